@@ -1,0 +1,105 @@
+#pragma once
+// Session: builds, signs, serialises, verifies and parses messages, like jupyter_client's
+// Session. One Session belongs to one thread (it owns a Signer and the replay history).
+//
+// Decoding follows a fixed order: find <IDS|MSG>, count frames, check the signature length,
+// compare it in constant time, check it against the replay history, and only then parse JSON.
+#include <ipp/util/result.hpp>
+#include <ipp/wire/message.hpp>
+#include <ipp/wire/signer.hpp>
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+
+namespace ipp::wire {
+
+enum class DecodeErrorKind {
+  NoDelimiter,         // no <IDS|MSG> frame
+  TooFewFrames,        // fewer than 5 frames after the delimiter
+  Unsigned,            // empty signature while a key is set ("Unsigned Message")
+  BadSignatureLength,  // signature of the wrong length for the scheme
+  InvalidSignature,    // HMAC mismatch ("Invalid Signature")
+  DuplicateSignature,  // replayed message ("Duplicate Signature")
+  InvalidUtf8,         // a JSON frame is not UTF-8
+  InvalidJson,         // a JSON frame does not parse
+  NotAnObject,         // a JSON frame parses to something other than an object
+};
+
+const char* to_string(DecodeErrorKind kind);
+
+struct DecodeError {
+  DecodeErrorKind kind;
+  std::string detail;
+  std::string what() const;
+};
+
+// Bounded history of signatures seen, for replay protection. Python keeps 65536 and drops a
+// random 10% when full; we drop the oldest 10%, which keeps the newest ones, the ones a replay
+// would most likely reuse.
+class ReplayGuard {
+ public:
+  explicit ReplayGuard(std::size_t capacity = 65536) : capacity_(capacity) {}
+  // True when `digest` is new (and records it); false when it was seen before.
+  bool insert(std::string_view digest);
+  std::size_t size() const { return seen_.size(); }
+
+ private:
+  std::size_t capacity_;
+  std::unordered_set<std::string> seen_;
+  std::deque<std::string> order_;
+};
+
+struct SessionConfig {
+  std::string key;
+  std::string signature_scheme = "hmac-sha256";
+  std::string session_id;  // empty: a fresh new_id()
+  std::string username;    // empty: $USER, else "username"
+};
+
+class Session {
+ public:
+  explicit Session(SessionConfig config = {});
+
+  const std::string& id() const { return id_; }
+  const std::string& username() const { return username_; }
+  const Signer& signer() const { return signer_; }
+
+  // A header as jupyter_client 7 writes it: msg_id "<session>_<pid>_<counter>", msg_type,
+  // username, session, date (ISO-8601, microseconds, Z) and version "5.3".
+  Json make_header(std::string_view msg_type);
+
+  // A complete message with a fresh header.
+  Message make(std::string_view msg_type, Json content = Json::object(),
+               Json parent = Json::object(), Json metadata = Json::object());
+
+  // Packs and signs: identities, <IDS|MSG>, signature, the four JSON frames, buffers (moved).
+  Frames serialize(Message&& msg) const;
+  // Signs pre-packed JSON frames (used when re-signing forwarded messages).
+  Frames serialize_packed(const std::vector<std::string>& identities, std::string header,
+                          std::string parent, std::string metadata, std::string content,
+                          Frames&& buffers) const;
+
+  // Checks framing and signature and parses the header only. `record_digest` adds the
+  // signature to the replay history (Python schedulers peek without recording).
+  Result<RawMessage, DecodeError> authenticate(Frames&& frames, bool record_digest = true);
+  // Full decode: authenticate, then parse parent, metadata and content.
+  Result<Message, DecodeError> deserialize(Frames&& frames, bool record_digest = true);
+  // Parses the rest of an authenticated raw message (consumes it).
+  static Result<Message, DecodeError> parse(RawMessage&& raw);
+
+  static std::string pack(const Json& j);
+  static Result<Json, DecodeError> unpack(std::string_view bytes);
+
+ private:
+  Signer signer_;
+  ReplayGuard replay_;
+  std::string id_;
+  std::string username_;
+  std::string msg_id_prefix_;
+  std::uint64_t counter_ = 0;
+};
+
+}  // namespace ipp::wire

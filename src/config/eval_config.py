@@ -1,0 +1,1 @@
+# Python config evaluator placeholder

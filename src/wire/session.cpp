@@ -1,0 +1,225 @@
+#include <ipp/util/ids.hpp>
+#include <ipp/wire/msg_types.hpp>
+#include <ipp/wire/session.hpp>
+
+#include <unistd.h>
+
+#include <cstdlib>
+
+namespace ipp::wire {
+
+const char* to_string(DecodeErrorKind kind) {
+  switch (kind) {
+    case DecodeErrorKind::NoDelimiter: return "NoDelimiter";
+    case DecodeErrorKind::TooFewFrames: return "TooFewFrames";
+    case DecodeErrorKind::Unsigned: return "Unsigned Message";
+    case DecodeErrorKind::BadSignatureLength: return "BadSignatureLength";
+    case DecodeErrorKind::InvalidSignature: return "Invalid Signature";
+    case DecodeErrorKind::DuplicateSignature: return "Duplicate Signature";
+    case DecodeErrorKind::InvalidUtf8: return "InvalidUtf8";
+    case DecodeErrorKind::InvalidJson: return "InvalidJson";
+    case DecodeErrorKind::NotAnObject: return "NotAnObject";
+  }
+  return "Unknown";
+}
+
+std::string DecodeError::what() const {
+  std::string s = to_string(kind);
+  if (!detail.empty()) s += ": " + detail;
+  return s;
+}
+
+bool ReplayGuard::insert(std::string_view digest) {
+  std::string key(digest);
+  if (seen_.count(key) != 0) return false;
+  if (seen_.size() >= capacity_) {
+    std::size_t drop = std::max<std::size_t>(1, capacity_ / 10);
+    for (std::size_t i = 0; i < drop && !order_.empty(); ++i) {
+      seen_.erase(order_.front());
+      order_.pop_front();
+    }
+  }
+  seen_.insert(key);
+  order_.push_back(std::move(key));
+  return true;
+}
+
+namespace {
+
+std::string default_username() {
+  const char* user = std::getenv("USER");
+  return (user != nullptr && *user != '\0') ? user : "username";
+}
+
+// UTF-8 validity check (RFC 3629: no overlongs, no surrogates, max U+10FFFF).
+bool valid_utf8(std::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  std::size_t n = s.size(), i = 0;
+  while (i < n) {
+    unsigned char c = p[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t len;
+    std::uint32_t cp;
+    if ((c & 0xe0) == 0xc0) {
+      len = 2;
+      cp = c & 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+      len = 3;
+      cp = c & 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + len > n) return false;
+    for (std::size_t k = 1; k < len; ++k) {
+      if ((p[i + k] & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (p[i + k] & 0x3f);
+    }
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+        cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+      return false;
+    i += len;
+  }
+  return true;
+}
+
+}  // namespace
+
+Session::Session(SessionConfig config)
+    : signer_(std::move(config.key), config.signature_scheme),
+      id_(config.session_id.empty() ? new_id() : std::move(config.session_id)),
+      username_(config.username.empty() ? default_username() : std::move(config.username)) {
+  msg_id_prefix_ = id_ + "_" + std::to_string(::getpid()) + "_";
+}
+
+Json Session::make_header(std::string_view msg_type) {
+  Json h = Json::object();
+  h["msg_id"] = msg_id_prefix_ + std::to_string(counter_++);
+  h["msg_type"] = msg_type;
+  h["username"] = username_;
+  h["session"] = id_;
+  h["date"] = iso8601_now();
+  h["version"] = kProtocolVersion;
+  return h;
+}
+
+Message Session::make(std::string_view msg_type, Json content, Json parent, Json metadata) {
+  Message m;
+  m.header = make_header(msg_type);
+  m.parent_header = std::move(parent);
+  m.metadata = std::move(metadata);
+  m.content = std::move(content);
+  return m;
+}
+
+std::string Session::pack(const Json& j) {
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+Result<Json, DecodeError> Session::unpack(std::string_view bytes) {
+  if (!valid_utf8(bytes)) return DecodeError{DecodeErrorKind::InvalidUtf8, {}};
+  Json j = Json::parse(bytes.begin(), bytes.end(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return DecodeError{DecodeErrorKind::InvalidJson, {}};
+  if (!j.is_object()) return DecodeError{DecodeErrorKind::NotAnObject, {}};
+  return j;
+}
+
+Frames Session::serialize_packed(const std::vector<std::string>& identities, std::string header,
+                                 std::string parent, std::string metadata, std::string content,
+                                 Frames&& buffers) const {
+  Frames out;
+  out.reserve(identities.size() + 6 + buffers.size());
+  for (const auto& id : identities) out.emplace_back(id.data(), id.size());
+  out.emplace_back(kDelimiter.data(), kDelimiter.size());
+  std::string sig = signer_.sign({header, parent, metadata, content});
+  out.emplace_back(sig.data(), sig.size());
+  out.emplace_back(header.data(), header.size());
+  out.emplace_back(parent.data(), parent.size());
+  out.emplace_back(metadata.data(), metadata.size());
+  out.emplace_back(content.data(), content.size());
+  for (auto& b : buffers) out.push_back(std::move(b));
+  return out;
+}
+
+Frames Session::serialize(Message&& msg) const {
+  return serialize_packed(msg.identities, pack(msg.header), pack(msg.parent_header),
+                          pack(msg.metadata), pack(msg.content), std::move(msg.buffers));
+}
+
+Result<RawMessage, DecodeError> Session::authenticate(Frames&& frames, bool record_digest) {
+  std::size_t delim = frames.size();
+  for (std::size_t i = 0; i < frames.size(); ++i) {
+    if (view(frames[i]) == kDelimiter) {
+      delim = i;
+      break;
+    }
+  }
+  if (delim == frames.size()) return DecodeError{DecodeErrorKind::NoDelimiter, {}};
+  if (frames.size() - delim - 1 < 5) {
+    return DecodeError{DecodeErrorKind::TooFewFrames,
+                       std::to_string(frames.size() - delim - 1) + " frames after <IDS|MSG>"};
+  }
+  RawMessage raw;
+  raw.env.delim = delim;
+  const Envelope& e = raw.env;
+  if (signer_.enabled()) {
+    std::string_view sig = view(frames[e.signature()]);
+    if (sig.empty()) return DecodeError{DecodeErrorKind::Unsigned, {}};
+    if (sig.size() != signer_.hex_size()) {
+      return DecodeError{DecodeErrorKind::BadSignatureLength,
+                         std::to_string(sig.size()) + " != " + std::to_string(signer_.hex_size())};
+    }
+    if (!signer_.verify(sig, {view(frames[e.header()]), view(frames[e.parent()]),
+                              view(frames[e.metadata()]), view(frames[e.content()])})) {
+      return DecodeError{DecodeErrorKind::InvalidSignature, {}};
+    }
+    if (record_digest && !replay_.insert(sig)) {
+      return DecodeError{DecodeErrorKind::DuplicateSignature, {}};
+    }
+  }
+  auto header = unpack(view(frames[e.header()]));
+  if (!header) {
+    DecodeError err = header.error();
+    err.detail = "header";
+    return err;
+  }
+  raw.header = std::move(header).value();
+  raw.frames = std::move(frames);
+  return raw;
+}
+
+Result<Message, DecodeError> Session::parse(RawMessage&& raw) {
+  Message m;
+  const Envelope& e = raw.env;
+  m.identities.reserve(e.delim);
+  for (std::size_t i = 0; i < e.delim; ++i) m.identities.emplace_back(view(raw.frames[i]));
+  m.header = std::move(raw.header);
+  static constexpr const char* kNames[] = {"parent_header", "metadata", "content"};
+  Json* targets[] = {&m.parent_header, &m.metadata, &m.content};
+  for (std::size_t k = 0; k < 3; ++k) {
+    auto part = unpack(view(raw.frames[e.parent() + k]));
+    if (!part) {
+      DecodeError err = part.error();
+      err.detail = kNames[k];
+      return err;
+    }
+    *targets[k] = std::move(part).value();
+  }
+  for (std::size_t i = e.first_buffer(); i < raw.frames.size(); ++i) {
+    m.buffers.push_back(std::move(raw.frames[i]));
+  }
+  return m;
+}
+
+Result<Message, DecodeError> Session::deserialize(Frames&& frames, bool record_digest) {
+  auto raw = authenticate(std::move(frames), record_digest);
+  if (!raw) return raw.error();
+  return parse(std::move(raw).value());
+}
+
+}  // namespace ipp::wire
