@@ -135,10 +135,12 @@ class TestCluster:
         controller_args: Iterable[str] = (),
         ping_ms: int = 500,
         root: Optional[Path] = None,
+        log_level: int = 10,
     ):
         self.impl = impl
         self.name = name
         self.ping_ms = ping_ms
+        self.log_level = log_level
         self.controller_args = list(controller_args)
         self.root = Path(root or tempfile.mkdtemp(prefix=f"ipp-itest-{name}-"))
         self.ipython_dir = self.root / "ipython"
@@ -200,7 +202,7 @@ class TestCluster:
             f"--profile-dir={self.profile_dir}",
             "--ip=127.0.0.1",
             f"--ping={self.ping_ms}",
-            "--log-level=10",
+            f"--log-level={self.log_level}",
         ] + self.controller_args
         if self.impl.controller == "cpp":
             return [str(cpp_binary("ipcontroller"))] + flags
