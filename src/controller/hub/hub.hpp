@@ -1,0 +1,132 @@
+#pragma once
+// Hub: registration, client queries, notifications, the heart monitor and task records.
+// It is not in the data path: relays and schedulers send it copies of traffic on the monitor
+// PULL, from which it keeps the task records (protocol.md 3.11, 8).
+//
+// Owning thread: the controller's main reactor. Lifetime: the controller's run.
+#include <ipp/controller/db/task_db.hpp>
+#include <ipp/controller/heartbeat/heart_monitor.hpp>
+#include <ipp/net/reactor.hpp>
+#include <ipp/util/log.hpp>
+#include <ipp/wire/session.hpp>
+
+#include <zmq.hpp>
+
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace ipp::controller::hub {
+
+struct HubSockets {
+  zmq::socket_t query;         // ROUTER: registration + client queries
+  zmq::socket_t notification;  // PUB
+  zmq::socket_t monitor;       // PULL: copies from relays and schedulers
+  zmq::socket_t hb_ping;       // PUB
+  zmq::socket_t hb_pong;       // ROUTER
+  zmq::socket_t resubmit;      // DEALER connected to the client-side task port
+  zmq::socket_t sched_events;  // PUSH to the task thread: [register|unregister, uuid]
+};
+
+struct HubOptions {
+  wire::SessionConfig session;
+  int ping_ms = 3000;
+  int max_misses = 10;
+  wire::Json engine_connection_info;  // for registration_reply.connection_info
+  std::filesystem::path engine_state_file;
+  bool restore = false;
+  std::size_t recent_completed = 1000;  // msg_ids kept per engine for verbose queue_status
+};
+
+class Hub {
+ public:
+  Hub(HubSockets sockets, HubOptions options, std::unique_ptr<db::TaskDb> db);
+  void attach(net::Reactor& reactor);
+  // Called when a client asked the hub to shut down (after the reply and notification).
+  std::function<void()> on_shutdown;
+
+  std::size_t engine_count() const { return engines_.size(); }
+
+ private:
+  struct Engine {
+    int id;
+    std::string uuid;
+    std::set<std::string> queue;  // pending mux msg_ids
+    std::set<std::string> tasks;  // assigned load-balanced msg_ids not finished
+    std::size_t completed = 0;
+    std::deque<std::string> recent;
+  };
+  struct PendingRegistration {
+    int id;
+    net::Reactor::TimerId stall_timer = 0;
+  };
+
+  // sockets
+  void on_query();
+  void on_monitor();
+  void on_pong();
+  void beat();
+
+  // registration
+  void register_engine(const std::vector<std::string>& route, const wire::Message& msg);
+  void unregister_engine(const std::vector<std::string>& route, const wire::Message& msg);
+  void finish_registration(const std::string& uuid);
+  void drop_engine(int id, const std::string& why);
+  void save_engine_state();
+  void load_engine_state();
+  int new_engine_id(const wire::Json& requested);
+  void notify(std::string_view msg_type, wire::Json content, wire::Json parent = wire::Json::object());
+  void reping_soon();
+
+  // queries
+  void send_reply(const std::vector<std::string>& route, std::string_view msg_type,
+                  wire::Json content, const wire::Json& parent,
+                  wire::Frames buffers = {});
+  void connection_request(const std::vector<std::string>& route, const wire::Message& msg);
+  void queue_request(const std::vector<std::string>& route, const wire::Message& msg);
+  void result_request(const std::vector<std::string>& route, const wire::Message& msg);
+  void history_request(const std::vector<std::string>& route, const wire::Message& msg);
+  void db_request(const std::vector<std::string>& route, const wire::Message& msg);
+  void purge_request(const std::vector<std::string>& route, const wire::Message& msg);
+  void resubmit_request(const std::vector<std::string>& route, const wire::Message& msg);
+  void shutdown_request(const std::vector<std::string>& route, const wire::Message& msg);
+  // Maps a targets argument to engine ids; error text as Python's IndexError on failure.
+  std::optional<std::vector<int>> validate_targets(const wire::Json& targets, std::string& error);
+
+  // records
+  void save_request(const wire::Message& msg, const char* queue, const std::string* engine);
+  void save_result(const wire::Message& msg, const std::string& engine_hint);
+  void save_destination(const std::string& msg_id, const std::string& engine);
+  void save_iopub(const wire::Message& msg);
+  void complete(const std::string& msg_id, const std::string& engine_uuid);
+  void fail_stranded(int id, const std::string& uuid, std::vector<std::string> msg_ids);
+  void db_error(const db::DbError& e, const char* what, const std::string& msg_id);
+
+  HubSockets s_;
+  HubOptions options_;
+  std::unique_ptr<db::TaskDb> db_;
+  wire::Session session_;
+  net::Reactor* reactor_ = nullptr;
+  heartbeat::HeartMonitor hearts_;
+  std::shared_ptr<spdlog::logger> log_;
+  log::RateLimit bad_query_limit_, bad_monitor_limit_, bad_pong_limit_, db_limit_;
+
+  std::map<int, Engine> engines_;
+  std::unordered_map<std::string, int> by_uuid_;
+  std::unordered_map<std::string, PendingRegistration> pending_regs_;
+  std::unordered_set<std::string> dead_hearts_;  // hearts of unregistered engines
+  int next_id_ = 0;
+
+  std::unordered_set<std::string> pending_;      // requests without a result yet
+  std::unordered_set<std::string> unassigned_;   // tasks not yet given to an engine
+  std::unordered_map<std::string, int> owner_;   // pending msg_id -> engine id
+  bool shutting_down_ = false;
+};
+
+}  // namespace ipp::controller::hub

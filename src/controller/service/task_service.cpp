@@ -1,0 +1,235 @@
+#include "task_service.hpp"
+
+#include <ipp/net/frames_io.hpp>
+#include <ipp/util/ids.hpp>
+#include <ipp/wire/errors.hpp>
+#include <ipp/wire/msg_types.hpp>
+
+namespace ipp::controller::service {
+
+using wire::Frames;
+using wire::Json;
+
+TaskService::TaskService(zmq::socket_t client, zmq::socket_t engine, zmq::socket_t monitor,
+                         zmq::socket_t events, wire::SessionConfig session,
+                         std::optional<sched::TaskScheduler::Options> scheduler)
+    : client_(std::move(client)),
+      engine_(std::move(engine)),
+      monitor_(std::move(monitor)),
+      events_(std::move(events)),
+      session_(std::move(session)),
+      log_(log::get("task")) {
+  if (scheduler) scheduler_.emplace(*scheduler);
+}
+
+void TaskService::attach(net::Reactor& reactor) {
+  reactor_ = &reactor;
+  if (!scheduler_) {
+    reactor.add(client_, [this] { pure_from_client(); });
+    reactor.add(engine_, [this] { pure_from_engine(); });
+    reactor.add(events_, [this] { from_hub(); });
+    // A DEALER with no connected engine refuses to send; retry what waits.
+    reactor.call_every(std::chrono::milliseconds(50), [this] { flush_pure(); });
+    return;
+  }
+  reactor.add(client_, [this] { from_client(); });
+  reactor.add(engine_, [this] { from_engine(); });
+  reactor.add(events_, [this] { from_hub(); });
+}
+
+void TaskService::monitor(std::string_view topic, const Frames& frames) {
+  Frames copy;
+  copy.reserve(frames.size() + 1);
+  copy.push_back(wire::frame(topic));
+  for (const auto& f : frames) copy.push_back(net::share(f));
+  net::send_frames(monitor_, std::move(copy));
+}
+
+void TaskService::from_hub() {
+  Frames frames;
+  while (net::recv_frames(events_, frames)) {
+    if (!scheduler_) {
+      flush_pure();
+      continue;
+    }
+    if (frames.size() != 2) continue;
+    std::string what(wire::view(frames[0]));
+    std::string uuid(wire::view(frames[1]));
+    auto now = std::chrono::steady_clock::now();
+    if (what == "register") {
+      apply(scheduler_->engine_registered(uuid, now), nullptr);
+    } else if (what == "unregister") {
+      apply(scheduler_->engine_unregistered(uuid, now), nullptr);
+    }
+  }
+  rearm();
+}
+
+void TaskService::from_client() {
+  Frames frames;
+  auto now = std::chrono::steady_clock::now();
+  for (int budget = 0; budget < 1000 && net::recv_frames(client_, frames); ++budget) {
+    // Python's scheduler checks the signature without recording it (content=False).
+    auto raw = session_.authenticate(std::move(frames), /*record_digest=*/false);
+    if (!raw) {
+      if (bad_limit_.allow()) log_->warn("dropping a task request: {}", raw.error().what());
+      continue;
+    }
+    if (raw->identity_count() < 1) continue;
+    const auto& env = raw->env;
+    auto md = wire::Session::unpack(wire::view(raw->frames[env.metadata()]));
+    std::string msg_id = raw->msg_id();
+    if (!md || msg_id.empty()) {
+      if (bad_limit_.allow()) log_->warn("dropping a task request with bad metadata or no msg_id");
+      continue;
+    }
+    if (stored_.count(msg_id) != 0) {
+      if (bad_limit_.allow()) log_->warn("dropping a duplicate task {}", msg_id);
+      continue;
+    }
+    monitor("intask", raw->frames);
+    Stored s;
+    s.client_id = std::string(raw->identity(0));
+    s.frames = net::share_all(raw->frames, env.delim);
+    s.header = std::move(raw->header);
+    stored_.emplace(msg_id, std::move(s));
+    apply(scheduler_->submit(sched::TaskSpec::from_metadata(msg_id, *md), now), nullptr);
+  }
+  rearm();
+}
+
+void TaskService::from_engine() {
+  Frames frames;
+  auto now = std::chrono::steady_clock::now();
+  for (int budget = 0; budget < 1000 && net::recv_frames(engine_, frames); ++budget) {
+    // [engine, client, <IDS|MSG>, ...]
+    auto raw = session_.authenticate(std::move(frames), /*record_digest=*/false);
+    if (!raw || raw->identity_count() < 2) {
+      if (bad_limit_.allow()) log_->warn("dropping a bad engine reply");
+      continue;
+    }
+    const auto& env = raw->env;
+    auto md = wire::Session::unpack(wire::view(raw->frames[env.metadata()]));
+    auto parent = wire::Session::unpack(wire::view(raw->frames[env.parent()]));
+    if (!md || !parent) {
+      if (bad_limit_.allow()) log_->warn("dropping an engine reply with bad JSON");
+      continue;
+    }
+    std::string engine(raw->identity(0));
+    std::string msg_id = parent->value("msg_id", std::string());
+    bool ok = md->value("status", std::string()) == "ok";
+    bool deps_met = md->value("dependencies_met", true);
+    // Client gets [client, engine, <IDS|MSG>, ...].
+    std::swap(raw->frames[0], raw->frames[1]);
+    apply(scheduler_->reply(msg_id, engine, ok, deps_met, now), &raw->frames);
+  }
+  rearm();
+}
+
+void TaskService::send_to_engine(const std::string& msg_id, const std::string& engine) {
+  auto it = stored_.find(msg_id);
+  if (it == stored_.end()) return;
+  Frames out;
+  out.reserve(it->second.frames.size() + 2);
+  out.push_back(wire::frame(engine));
+  out.push_back(wire::frame(it->second.client_id));
+  for (const auto& f : it->second.frames) out.push_back(net::share(f));
+  if (!net::send_frames(engine_, std::move(out))) {
+    log_->warn("engine {} is not connected; task {} not delivered", engine, msg_id);
+  }
+  Frames track;
+  track.push_back(wire::frame("tracktask"));
+  track.push_back(wire::frame(msg_id));
+  track.push_back(wire::frame(engine));
+  net::send_frames(monitor_, std::move(track));
+}
+
+void TaskService::fail(const std::string& msg_id, const std::string& ename,
+                       const std::string& evalue, const std::string* engine) {
+  auto it = stored_.find(msg_id);
+  if (it == stored_.end()) return;
+  wire::Message m;
+  m.header = session_.make_header(wire::msg::kApplyReply);
+  m.parent_header = it->second.header;
+  m.content = wire::wrap_exception(ename, evalue, "task scheduler");
+  m.identities = {it->second.client_id};
+  if (engine != nullptr) {
+    m.identities.push_back(*engine);
+    m.metadata = Json{{"status", "error"}, {"engine", *engine}, {"date", iso8601_now()}};
+  }
+  Frames out = session_.serialize(std::move(m));
+  monitor("outtask", out);
+  net::send_frames(client_, std::move(out));
+}
+
+void TaskService::apply(sched::Actions&& actions, Frames* reply) {
+  for (auto& action : actions) {
+    if (auto* d = std::get_if<sched::Dispatch>(&action)) {
+      send_to_engine(d->msg_id, d->engine_uuid);
+    } else if (auto* r = std::get_if<sched::Relay>(&action)) {
+      if (reply != nullptr) {
+        monitor("outtask", *reply);
+        net::send_frames(client_, std::move(*reply));
+        reply = nullptr;
+      }
+    } else if (auto* f = std::get_if<sched::Fail>(&action)) {
+      fail(f->msg_id, f->ename, f->evalue, nullptr);
+    } else if (auto* e = std::get_if<sched::EngineFailure>(&action)) {
+      fail(e->msg_id, "EngineError", e->evalue, &e->engine_uuid);
+    } else if (auto* g = std::get_if<sched::Forget>(&action)) {
+      stored_.erase(g->msg_id);
+    }
+  }
+}
+
+void TaskService::rearm() {
+  if (!scheduler_ || reactor_ == nullptr) return;
+  auto next = scheduler_->next_deadline();
+  if (!next) {
+    if (armed_for_) {
+      reactor_->cancel(timer_);
+      armed_for_.reset();
+    }
+    return;
+  }
+  if (armed_for_ && *armed_for_ <= *next) return;
+  if (armed_for_) reactor_->cancel(timer_);
+  armed_for_ = *next;
+  auto delay = *next - std::chrono::steady_clock::now();
+  if (delay < Duration::zero()) delay = Duration::zero();
+  timer_ = reactor_->call_later(delay, [this] {
+    armed_for_.reset();
+    apply(scheduler_->tick(std::chrono::steady_clock::now()), nullptr);
+    rearm();
+  });
+}
+
+// --- pure scheme: ROUTER (clients) -> DEALER (engines), round robin, no algorithm ----------
+
+void TaskService::pure_from_client() {
+  Frames frames;
+  for (int budget = 0; budget < 1000 && net::recv_frames(client_, frames); ++budget) {
+    monitor("intask", frames);
+    pure_pending_.push_back(std::move(frames));
+  }
+  flush_pure();
+}
+
+void TaskService::flush_pure() {
+  while (!pure_pending_.empty()) {
+    // Try on a shared copy so a refused send keeps the request.
+    wire::Frames attempt = net::share_all(pure_pending_.front());
+    if (!net::send_frames(engine_, std::move(attempt))) return;
+    pure_pending_.pop_front();
+  }
+}
+
+void TaskService::pure_from_engine() {
+  Frames frames;
+  for (int budget = 0; budget < 1000 && net::recv_frames(engine_, frames); ++budget) {
+    monitor("outtask", frames);
+    net::send_frames(client_, std::move(frames));
+  }
+}
+
+}  // namespace ipp::controller::service

@@ -1,0 +1,66 @@
+#pragma once
+// The load-balancing scheduler's socket adapter: client ROUTER (task_in), engine ROUTER
+// (task_out), a monitor PUSH to the hub and a PULL for engine (un)registrations from the hub.
+// The algorithm lives in sched::TaskScheduler; this class keeps the request frames per msg_id,
+// turns the scheduler's actions into frames, and fabricates the error replies Python's
+// scheduler sends. With the "pure" scheme the engine side is a DEALER and no algorithm runs.
+//
+// Created and bound on the main thread; used only by the task thread afterwards.
+#include <ipp/controller/sched/task_scheduler.hpp>
+#include <ipp/net/reactor.hpp>
+#include <ipp/util/log.hpp>
+#include <ipp/wire/session.hpp>
+
+#include <zmq.hpp>
+
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+namespace ipp::controller::service {
+
+class TaskService {
+ public:
+  // `scheduler` empty means the pure scheme (engine socket is a DEALER).
+  TaskService(zmq::socket_t client, zmq::socket_t engine, zmq::socket_t monitor,
+              zmq::socket_t events, wire::SessionConfig session,
+              std::optional<sched::TaskScheduler::Options> scheduler);
+  void attach(net::Reactor& reactor);
+
+ private:
+  struct Stored {
+    std::string client_id;
+    wire::Frames frames;  // from <IDS|MSG> on
+    wire::Json header;
+  };
+  void from_client();
+  void from_engine();
+  void from_hub();
+  void apply(sched::Actions&& actions, wire::Frames* reply);
+  void send_to_engine(const std::string& msg_id, const std::string& engine);
+  void fail(const std::string& msg_id, const std::string& ename, const std::string& evalue,
+            const std::string* engine);
+  void monitor(std::string_view topic, const wire::Frames& frames);
+  void rearm();
+  void pure_from_client();
+  void pure_from_engine();
+  void flush_pure();
+
+  zmq::socket_t client_;
+  zmq::socket_t engine_;
+  zmq::socket_t monitor_;
+  zmq::socket_t events_;
+  wire::Session session_;
+  std::optional<sched::TaskScheduler> scheduler_;
+  std::unordered_map<std::string, Stored> stored_;
+  net::Reactor* reactor_ = nullptr;
+  net::Reactor::TimerId timer_ = 0;
+  std::optional<TimePoint> armed_for_;
+  std::shared_ptr<spdlog::logger> log_;
+  log::RateLimit bad_limit_;
+  std::deque<wire::Frames> pure_pending_;  // requests waiting for a connected engine
+};
+
+}  // namespace ipp::controller::service
