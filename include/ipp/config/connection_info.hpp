@@ -50,6 +50,14 @@ struct ConnectionInfo {
 void write_connection_file(const std::filesystem::path& path, const ConnectionInfo& info);
 ConnectionInfo read_connection_file(const std::filesystem::path& path, ConnectionKind kind);
 
+// ipyparallel.util.disambiguate_ip_address: "*" and "0.0.0.0" become 127.0.0.1 when `location`
+// is empty or names this machine (its hostname, or an address of one of its interfaces, or a
+// name resolving to one), else `location` (resolved to an address when it resolves). Any other
+// `ip` is returned unchanged.
+std::string disambiguate_ip(const std::string& ip, const std::string& location);
+// True when `location` is this machine's hostname or resolves to one of its addresses.
+bool is_this_machine(const std::string& location);
+
 // Writes `text` to `path` atomically (temp file in the same directory, fsync, rename) with `mode`.
 void write_file_atomic(const std::filesystem::path& path, const std::string& text,
                        std::filesystem::perms mode);
