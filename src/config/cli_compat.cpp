@@ -24,7 +24,8 @@ bool is_config_name(std::string_view name, std::vector<std::string>& parts) {
   std::size_t start = 0;
   while (true) {
     const auto dot = name.find('.', start);
-    const std::string_view part = name.substr(start, dot == std::string_view::npos ? name.npos : dot - start);
+    const std::string_view part =
+        name.substr(start, dot == std::string_view::npos ? name.npos : dot - start);
     if (!is_identifier(part)) return false;
     parts.emplace_back(part);
     if (dot == std::string_view::npos) break;
@@ -82,7 +83,8 @@ CliConfig extract_cli_config(const std::vector<std::string>& args) {
     } else if (i + 1 < args.size() && !looks_like_option(args[i + 1])) {
       text = args[++i];
     } else {
-      throw ConfigError("command line: argument --" + std::string(name) + ": expected one argument");
+      throw ConfigError("command line: argument --" + std::string(name) +
+                        ": expected one argument");
     }
     const auto [it, added] = index.emplace(std::string(name), options.size());
     if (added) options.push_back({parts, {}});

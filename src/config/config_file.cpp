@@ -107,8 +107,8 @@ ConfigTree load_python_config(const fs::path& file, const fs::path& python) {
   if (python.empty() || ::access(python.c_str(), X_OK) != 0) {
     const std::string interpreter = python.empty() ? std::string("Python") : python.string();
     if (p.syntax) {
-      throw ConfigError(file.string() + ":" + std::to_string(p.line) + ": invalid syntax: " +
-                        p.reason);
+      throw ConfigError(file.string() + ":" + std::to_string(p.line) +
+                        ": invalid syntax: " + p.reason);
     }
     throw ConfigError(file.string() + ":" + std::to_string(p.line) + ": " + p.reason +
                       "; a file beyond the literal subset is evaluated with " + interpreter +
@@ -126,16 +126,18 @@ ConfigTree load_json_config(const fs::path& file) {
     throw ConfigError(file.string() + ": invalid JSON: " + e.what());
   }
   if (!tree.is_object()) {
-    throw ConfigError(file.string() + ": a JSON config file holds an object "
-                      "{\"Class\": {\"trait\": value}}, not " + std::string(tree.type_name()));
+    throw ConfigError(file.string() +
+                      ": a JSON config file holds an object "
+                      "{\"Class\": {\"trait\": value}}, not " +
+                      std::string(tree.type_name()));
   }
   // traitlets' JSONFileConfigLoader: an optional "version": 1; any other version is an error.
   if (tree.contains("version")) {
     const ConfigTree version = tree["version"];
     tree.erase("version");
     if (!(version.is_number_integer() && version.get<std::int64_t>() == 1)) {
-      throw ConfigError(file.string() + ": Unknown version of JSON config file: " +
-                        python_str(version));
+      throw ConfigError(file.string() +
+                        ": Unknown version of JSON config file: " + python_str(version));
     }
   }
   return tree;

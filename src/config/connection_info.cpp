@@ -75,11 +75,13 @@ std::set<std::string> local_addresses() {
 
 bool is_loopback_v4(const std::string& ip) { return ip.rfind("127.", 0) == 0; }
 
-[[noreturn]] void bad_key(const std::string& origin, const std::string& key, const std::string& what) {
+[[noreturn]] void bad_key(const std::string& origin, const std::string& key,
+                          const std::string& what) {
   throw ConfigError(origin + ": key '" + key + "' " + what);
 }
 
-const nlohmann::json& require(const nlohmann::json& j, const std::string& key, const std::string& origin) {
+const nlohmann::json& require(const nlohmann::json& j, const std::string& key,
+                              const std::string& origin) {
   const auto it = j.find(key);
   if (it == j.end()) bad_key(origin, key, "is missing");
   return *it;
@@ -96,17 +98,19 @@ int require_port(const nlohmann::json& j, const std::string& key, const std::str
   return port_value(require(j, key, origin), key, origin);
 }
 
-std::string string_value(const nlohmann::json& v, const std::string& key, const std::string& origin) {
+std::string string_value(const nlohmann::json& v, const std::string& key,
+                         const std::string& origin) {
   if (!v.is_string()) bad_key(origin, key, "must be a string, got " + v.dump());
   return v.get<std::string>();
 }
 
-std::string require_string(const nlohmann::json& j, const std::string& key, const std::string& origin) {
+std::string require_string(const nlohmann::json& j, const std::string& key,
+                           const std::string& origin) {
   return string_value(require(j, key, origin), key, origin);
 }
 
-std::string optional_string(const nlohmann::json& j, const std::string& key, const std::string& origin,
-                            const std::string& fallback) {
+std::string optional_string(const nlohmann::json& j, const std::string& key,
+                            const std::string& origin, const std::string& fallback) {
   const auto it = j.find(key);
   if (it == j.end() || it->is_null()) return fallback;
   return string_value(*it, key, origin);
@@ -124,7 +128,7 @@ bool is_this_machine(const std::string& location) {
 std::string disambiguate_ip(const std::string& ip, const std::string& location) {
   if (ip != "*" && ip != "0.0.0.0") return ip;
   if (location.empty() || location == hostname()) return "127.0.0.1";
-  const std::string addr = is_ip_literal(location) ? location : ip_for_host(location);
+  std::string addr = is_ip_literal(location) ? location : ip_for_host(location);
   if (is_loopback_v4(addr) || local_addresses().contains(addr)) return "127.0.0.1";
   return addr;
 }
@@ -209,8 +213,8 @@ std::string ConnectionInfo::url(int port) const {
 void write_file_atomic(const fs::path& path, const std::string& text, fs::perms mode) {
   const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
   std::random_device rd;
-  const std::string tmp_name =
-      "." + path.filename().string() + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(rd());
+  const std::string tmp_name = "." + path.filename().string() + ".tmp-" +
+                               std::to_string(::getpid()) + "-" + std::to_string(rd());
   const fs::path tmp = dir / tmp_name;
   const auto fail = [&](const std::string& what, int err) {
     ::unlink(tmp.c_str());
@@ -253,7 +257,8 @@ void write_file_atomic(const fs::path& path, const std::string& text, fs::perms 
 
 void write_connection_file(const fs::path& path, const ConnectionInfo& info) {
   // json.dumps(indent=2): ASCII-only, no trailing newline, as the Python controller writes it.
-  write_file_atomic(path, info.to_json().dump(2, ' ', true), fs::perms::owner_read | fs::perms::owner_write);
+  write_file_atomic(path, info.to_json().dump(2, ' ', true),
+                    fs::perms::owner_read | fs::perms::owner_write);
 }
 
 ConnectionInfo read_connection_file(const fs::path& path, ConnectionKind kind) {

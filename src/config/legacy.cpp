@@ -105,7 +105,8 @@ class Folder {
     if (bare_class) {
       warnings_.push_back("c.Cluster." + trait + " = " + python_repr(value) +
                           " is a 6.x launcher class name, which ipyparallel 7 cannot import; "
-                          "using c.Cluster." + trait + " = " + python_repr(short_name));
+                          "using c.Cluster." +
+                          trait + " = " + python_repr(short_name));
     }
     value = short_name;
   }
@@ -120,9 +121,10 @@ class Folder {
   }
 
   void set_or_ignore(const std::string& legacy, const std::string& legacy_trait,
-                     const std::string& current, const std::string& current_trait,
-                     ConfigTree value, Wording wording) {
-    if (!tree_.contains(current) || !tree_[current].is_object()) tree_[current] = ConfigTree::object();
+                     const std::string& current, const std::string& current_trait, ConfigTree value,
+                     Wording wording) {
+    if (!tree_.contains(current) || !tree_[current].is_object())
+      tree_[current] = ConfigTree::object();
     ConfigTree& target = tree_[current];
     const std::string old_name = "c." + legacy + "." + legacy_trait;
     const std::string new_name = "c." + current + "." + current_trait;
@@ -145,7 +147,8 @@ class Folder {
                             current_trait + " = " + python_str(value));
         break;
       case Wording::Registration:
-        warnings_.push_back(old_name + " is a 6.x setting that ipyparallel 7 ignores; honouring it as " +
+        warnings_.push_back(old_name +
+                            " is a 6.x setting that ipyparallel 7 ignores; honouring it as " +
                             new_name + " = " + python_str(value));
         break;
       case Wording::Renamed:
@@ -203,7 +206,8 @@ void fold(ConfigTree& tree, std::vector<std::string>& warnings, ConfigOrigins* o
                  Wording::Cluster);
     f.drop_if_empty(cls);
   }
-  for (const char* legacy : {"MPIExecLauncher", "MPIExecControllerLauncher", "MPIExecEngineSetLauncher"}) {
+  for (const char* legacy :
+       {"MPIExecLauncher", "MPIExecControllerLauncher", "MPIExecEngineSetLauncher"}) {
     std::string current = legacy;
     current.replace(0, 7, "MPI");
     f.fold_class(legacy, current, Wording::Renamed);
@@ -222,13 +226,14 @@ void fold_legacy(LoadedConfig& config) { fold(config.tree, config.warnings, &con
 
 std::string launcher_short_name(const std::string& value) {
   static constexpr std::array<std::string_view, 11> kShort = {
-      "local", "mpi", "ssh", "sshproxy", "pbs", "sge", "slurm", "lsf", "htcondor", "winhpc", "batch"};
+      "local", "mpi", "ssh",      "sshproxy", "pbs",  "sge",
+      "slurm", "lsf", "htcondor", "winhpc",   "batch"};
   std::string text = value;
   const auto not_space = [](unsigned char c) { return std::isspace(c) == 0; };
   text.erase(text.begin(), std::find_if(text.begin(), text.end(), not_space));
   text.erase(std::find_if(text.rbegin(), text.rend(), not_space).base(), text.end());
   if (text.empty()) return "";
-  const std::string low = lower(text);
+  std::string low = lower(text);
   // Entry-point names are matched case-insensitively, as ipyparallel.traitlets.Launcher does.
   if (std::find(kShort.begin(), kShort.end(), low) != kShort.end()) return low;
 
@@ -239,11 +244,13 @@ std::string launcher_short_name(const std::string& value) {
   const auto sep = text.find_last_of(".:");
   if (sep != std::string::npos) {
     const std::string module = text.substr(0, sep);
-    if (module.rfind("ipyparallel.", 0) != 0 && module.rfind("IPython.parallel.", 0) != 0) return "";
+    if (module.rfind("ipyparallel.", 0) != 0 && module.rfind("IPython.parallel.", 0) != 0)
+      return "";
     cls = text.substr(sep + 1);
   }
   std::string stem;
-  for (const std::string_view suffix : {"EngineSetLauncher", "ControllerLauncher", "EngineLauncher", "Launcher"}) {
+  for (const std::string_view suffix :
+       {"EngineSetLauncher", "ControllerLauncher", "EngineLauncher", "Launcher"}) {
     if (ends_with_ci(cls, suffix)) {
       stem = lower(std::string_view(cls).substr(0, cls.size() - suffix.size()));
       break;
@@ -251,10 +258,11 @@ std::string launcher_short_name(const std::string& value) {
   }
   if (stem.empty()) return "";
   static constexpr std::pair<std::string_view, std::string_view> kStems[] = {
-      {"local", "local"}, {"mpi", "mpi"}, {"mpiexec", "mpi"}, {"ssh", "ssh"},
-      {"sshproxy", "sshproxy"}, {"pbs", "pbs"}, {"sge", "sge"}, {"slurm", "slurm"},
-      {"lsf", "lsf"}, {"htcondor", "htcondor"}, {"condor", "htcondor"},
-      {"windowshpc", "winhpc"}, {"winhpc", "winhpc"}, {"batch", "batch"}};
+      {"local", "local"},       {"mpi", "mpi"},           {"mpiexec", "mpi"},
+      {"ssh", "ssh"},           {"sshproxy", "sshproxy"}, {"pbs", "pbs"},
+      {"sge", "sge"},           {"slurm", "slurm"},       {"lsf", "lsf"},
+      {"htcondor", "htcondor"}, {"condor", "htcondor"},   {"windowshpc", "winhpc"},
+      {"winhpc", "winhpc"},     {"batch", "batch"}};
   for (const auto& [from, to] : kStems) {
     if (stem == from) return std::string(to);
   }

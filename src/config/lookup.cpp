@@ -56,7 +56,8 @@ std::optional<int> int_value(const ConfigTree& v) {
     return static_cast<int>(u);
   }
   const auto i = v.get<std::int64_t>();
-  if (i < std::numeric_limits<int>::min() || i > std::numeric_limits<int>::max()) return std::nullopt;
+  if (i < std::numeric_limits<int>::min() || i > std::numeric_limits<int>::max())
+    return std::nullopt;
   return static_cast<int>(i);
 }
 
@@ -82,7 +83,8 @@ T convert(const ConfigTree& v, const Where& w) {
   } else if constexpr (std::is_same_v<T, std::int64_t>) {
     if (v.is_number_integer() &&
         !(v.is_number_unsigned() &&
-          v.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))) {
+          v.get<std::uint64_t>() >
+              static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))) {
       return v.get<std::int64_t>();
     }
     mismatch(w, "an int", v);
@@ -201,14 +203,14 @@ std::optional<T> get(const LoadedConfig& config, std::initializer_list<std::stri
   return get<T>(config, *cls, trait);
 }
 
-#define IPP_CONFIG_INSTANTIATE_GET(T)                                                          \
-  template std::optional<T> get<T>(const ConfigTree&, std::string_view, std::string_view,      \
-                                   std::string_view);                                          \
-  template std::optional<T> get<T>(const ConfigTree&, std::initializer_list<std::string_view>, \
-                                   std::string_view, std::string_view);                        \
-  template std::optional<T> get<T>(const ConfigTree&, const std::vector<std::string>&,         \
-                                   std::string_view, std::string_view);                        \
-  template std::optional<T> get<T>(const LoadedConfig&, std::string_view, std::string_view);   \
+#define IPP_CONFIG_INSTANTIATE_GET(T)                                                            \
+  template std::optional<T> get<T>(const ConfigTree&, std::string_view, std::string_view,        \
+                                   std::string_view);                                            \
+  template std::optional<T> get<T>(const ConfigTree&, std::initializer_list<std::string_view>,   \
+                                   std::string_view, std::string_view);                          \
+  template std::optional<T> get<T>(const ConfigTree&, const std::vector<std::string>&,           \
+                                   std::string_view, std::string_view);                          \
+  template std::optional<T> get<T>(const LoadedConfig&, std::string_view, std::string_view);     \
   template std::optional<T> get<T>(const LoadedConfig&, std::initializer_list<std::string_view>, \
                                    std::string_view);
 

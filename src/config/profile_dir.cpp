@@ -84,8 +84,9 @@ fs::path locate_ipython_dir(const std::string& override_dir) {
     if (const char* env = std::getenv("IPYTHONDIR"); env && *env) {
       chosen = env;
     } else if (const char* old = std::getenv("IPYTHON_DIR"); old && *old) {
-      spdlog::warn("The environment variable IPYTHON_DIR is deprecated since IPython 3.0. "
-                   "Please use IPYTHONDIR instead.");
+      spdlog::warn(
+          "The environment variable IPYTHON_DIR is deprecated since IPython 3.0. "
+          "Please use IPYTHONDIR instead.");
       chosen = old;
     }
   }
@@ -100,7 +101,8 @@ fs::path locate_ipython_dir(const std::string& override_dir) {
     const fs::path xdg_dir =
         (xdg && *xdg) ? fs::path(xdg) / "ipython" : fs::path(home_dir()) / ".config" / "ipython";
     std::error_code ec;
-    if (!fs::exists(dir, ec) && writable_dir(xdg_dir) && !fs::is_symlink(xdg_dir, ec)) dir = xdg_dir;
+    if (!fs::exists(dir, ec) && writable_dir(xdg_dir) && !fs::is_symlink(xdg_dir, ec))
+      dir = xdg_dir;
     dir = normalise(dir);
   }
   std::error_code ec;
@@ -108,10 +110,13 @@ fs::path locate_ipython_dir(const std::string& override_dir) {
     // IPython falls back to a temporary directory rather than failing.
     std::string tmpl = (fs::temp_directory_path() / "ipython-XXXXXX").string();
     if (::mkdtemp(tmpl.data()) == nullptr) {
-      throw ConfigError("IPython dir '" + dir.string() + "' is not writable and no temporary "
-                        "directory could be made: " + std::strerror(errno));
+      throw ConfigError("IPython dir '" + dir.string() +
+                        "' is not writable and no temporary "
+                        "directory could be made: " +
+                        std::strerror(errno));
     }
-    spdlog::warn("IPython dir '{}' is not a writable location, using a temp directory.", dir.string());
+    spdlog::warn("IPython dir '{}' is not a writable location, using a temp directory.",
+                 dir.string());
     return tmpl;
   }
   make_dir(dir, nullptr);

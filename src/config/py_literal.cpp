@@ -40,9 +40,15 @@ void repr_string(std::string& out, const std::string& s) {
 
 void repr(std::string& out, const ConfigTree& v) {
   switch (v.type()) {
-    case ConfigTree::value_t::null: out += "None"; break;
-    case ConfigTree::value_t::boolean: out += v.get<bool>() ? "True" : "False"; break;
-    case ConfigTree::value_t::string: repr_string(out, v.get_ref<const std::string&>()); break;
+    case ConfigTree::value_t::null:
+      out += "None";
+      break;
+    case ConfigTree::value_t::boolean:
+      out += v.get<bool>() ? "True" : "False";
+      break;
+    case ConfigTree::value_t::string:
+      repr_string(out, v.get_ref<const std::string&>());
+      break;
     case ConfigTree::value_t::array: {
       out += '[';
       bool first = true;

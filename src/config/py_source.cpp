@@ -82,7 +82,9 @@ int hex_value(char c) {
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
 }
-bool one_of(char c, std::string_view set) { return c != '\0' && set.find(c) != std::string_view::npos; }
+bool one_of(char c, std::string_view set) {
+  return c != '\0' && set.find(c) != std::string_view::npos;
+}
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -207,16 +209,14 @@ class Lexer {
 
   void lex_number() {
     const std::size_t start = pos_;
-    const bool prefixed = src_[pos_] == '0' && pos_ + 1 < src_.size() && one_of(src_[pos_ + 1], "xXoObB");
+    const bool prefixed =
+        src_[pos_] == '0' && pos_ + 1 < src_.size() && one_of(src_[pos_ + 1], "xXoObB");
     while (pos_ < src_.size()) {
       const char c = src_[pos_];
-      if (std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '.') {
-        ++pos_;
-      } else if (one_of(c, "+-") && !prefixed && one_of(src_[pos_ - 1], "eE")) {
-        ++pos_;
-      } else {
-        break;
-      }
+      const bool part = std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '.';
+      const bool exponent_sign = one_of(c, "+-") && !prefixed && one_of(src_[pos_ - 1], "eE");
+      if (!part && !exponent_sign) break;
+      ++pos_;
     }
     emit(TokenKind::Number, std::string(src_.substr(start, pos_ - start)));
   }
@@ -288,23 +288,51 @@ class Lexer {
       }
       pos_ += 2;
       switch (e) {
-        case '\\': case '\'': case '"': out += e; break;
-        case 'a': out += '\a'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
-        case 'v': out += '\v'; break;
-        case '0': case '1': case '2': case '3': case '4': case '5': case '6': case '7': {
+        case '\\':
+        case '\'':
+        case '"':
+          out += e;
+          break;
+        case 'a':
+          out += '\a';
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case 'n':
+          out += '\n';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 't':
+          out += '\t';
+          break;
+        case 'v':
+          out += '\v';
+          break;
+        case '0':
+        case '1':
+        case '2':
+        case '3':
+        case '4':
+        case '5':
+        case '6':
+        case '7': {
           std::uint32_t v = static_cast<std::uint32_t>(e - '0');
-          for (int k = 0; k < 2 && pos_ < src_.size() && src_[pos_] >= '0' && src_[pos_] <= '7'; ++k) {
+          for (int k = 0; k < 2 && pos_ < src_.size() && src_[pos_] >= '0' && src_[pos_] <= '7';
+               ++k) {
             v = v * 8 + static_cast<std::uint32_t>(src_[pos_++] - '0');
           }
           put(v);
           break;
         }
-        case 'x': case 'u': case 'U': {
+        case 'x':
+        case 'u':
+        case 'U': {
           if (bytes && e != 'x') {
             out += '\\';
             out += e;
@@ -389,7 +417,8 @@ std::optional<Json> number_value(std::string_view text) {
 }
 
 std::string bytes_repr(std::string_view raw) {
-  const bool dq = raw.find('\'') != std::string_view::npos && raw.find('"') == std::string_view::npos;
+  const bool dq =
+      raw.find('\'') != std::string_view::npos && raw.find('"') == std::string_view::npos;
   const char q = dq ? '"' : '\'';
   std::string out = "b";
   out += q;
@@ -461,10 +490,13 @@ class Parser {
 
   static std::string describe(const Token& tok) {
     switch (tok.kind) {
-      case TokenKind::Indent: return "an indented block";
-      case TokenKind::Name: return "`" + tok.text + "`";
-      case TokenKind::Op: return "`" + tok.text + "`";
-      default: return "this statement";
+      case TokenKind::Indent:
+        return "an indented block";
+      case TokenKind::Name:
+      case TokenKind::Op:
+        return "`" + tok.text + "`";
+      default:
+        return "this statement";
     }
   }
 
@@ -480,8 +512,8 @@ class Parser {
     }
     if (tok.kind == TokenKind::Name && tok.text == "c") {
       if (is_op(peek(1), '=') && !is_op(peek(2), '=')) {
-        if (peek(2).kind == TokenKind::Name && peek(2).text == "get_config" && is_op(peek(3), '(') &&
-            is_op(peek(4), ')')) {
+        if (peek(2).kind == TokenKind::Name && peek(2).text == "get_config" &&
+            is_op(peek(3), '(') && is_op(peek(4), ')')) {
           i_ += 5;
           return;
         }
@@ -498,8 +530,9 @@ class Parser {
         return;
       }
     }
-    unsupported(tok, describe(tok) + " (only `c = get_config()` and `c.Class.trait = <literal>` "
-                                     "are read natively)");
+    unsupported(tok, describe(tok) +
+                         " (only `c = get_config()` and `c.Class.trait = <literal>` "
+                         "are read natively)");
   }
 
   // expr [, expr]* [,] -- a bare tuple as Python reads `x = 1, 2`.

@@ -21,7 +21,7 @@ struct Token {
   TokenKind kind = TokenKind::End;
   std::string text;  // Name, Op and Number: the source text; String: the decoded value
   int line = 0;
-  bool bytes = false;      // b'...' literal (text holds raw bytes)
+  bool bytes = false;       // b'...' literal (text holds raw bytes)
   std::string unsupported;  // non-empty: a valid token the native reader cannot represent
 };
 

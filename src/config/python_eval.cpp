@@ -52,8 +52,8 @@ ConfigTree evaluate_with_python(const std::filesystem::path& python,
   const std::string where = file.string();
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) {
-    throw ConfigError(where + ": cannot evaluate with " + python.string() + ": pipe: " +
-                      errno_text(errno));
+    throw ConfigError(where + ": cannot evaluate with " + python.string() +
+                      ": pipe: " + errno_text(errno));
   }
   Fd read_end(fds[0]);
   Fd write_end(fds[1]);
@@ -112,7 +112,7 @@ ConfigTree evaluate_with_python(const std::filesystem::path& python,
     }
     throw ConfigError(message);
   }
-  std::string how = WIFEXITED(status) ? "exit status " + std::to_string(WEXITSTATUS(status))
+  std::string how = WIFEXITED(status)     ? "exit status " + std::to_string(WEXITSTATUS(status))
                     : WIFSIGNALED(status) ? "signal " + std::to_string(WTERMSIG(status))
                                           : "unknown status";
   throw ConfigError(where + ": evaluating it with " + interpreter + " failed (" + how + ")");

@@ -22,7 +22,7 @@ using ConfigOrigins = std::map<std::string, std::string>;
 
 struct LoadedConfig {
   ConfigTree tree = ConfigTree::object();
-  std::vector<std::string> warnings;  // deprecations, collisions, unrecognised names
+  std::vector<std::string> warnings;         // deprecations, collisions, unrecognised names
   std::vector<std::filesystem::path> files;  // files read, lowest priority first
   ConfigOrigins origins;
 };

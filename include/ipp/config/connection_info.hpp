@@ -21,11 +21,11 @@ struct ConnectionInfo {
   int mux = 0;
   int task = 0;
   int iopub = 0;
-  int notification = 0;          // client file only
+  int notification = 0;                   // client file only
   std::string task_scheme = "leastload";  // client file only
-  int hb_ping = 0;               // engine file only
-  int hb_pong = 0;               // engine file only
-  std::vector<int> broadcast;    // client: one port (written as an int); engine: one per leaf
+  int hb_ping = 0;                        // engine file only
+  int hb_pong = 0;                        // engine file only
+  std::vector<int> broadcast;  // client: one port (written as an int); engine: one per leaf
   std::string key;
   std::optional<std::string> curve_serverkey;
   std::string location;

@@ -44,8 +44,8 @@ TEST(CliCompatTest, WildcardIpIsAString) {
 }
 
 TEST(CliCompatTest, RepeatedOptionAppends) {
-  const CliConfig cli =
-      extract_cli_config(Args{"--EngineLauncher.engine_args=--foo", "--EngineLauncher.engine_args=--bar"});
+  const CliConfig cli = extract_cli_config(
+      Args{"--EngineLauncher.engine_args=--foo", "--EngineLauncher.engine_args=--bar"});
   EXPECT_EQ(cli.tree["EngineLauncher"]["engine_args"], ConfigTree::parse(R"(["--foo", "--bar"])"));
   EXPECT_EQ(get<std::vector<std::string>>(cli.tree, "EngineLauncher", "engine_args"),
             (std::vector<std::string>{"--foo", "--bar"}));
@@ -74,9 +74,9 @@ TEST(CliCompatTest, NumbersAndConstantsAreTyped) {
 }
 
 TEST(CliCompatTest, QuotedStringsLoseTheirQuotes) {
-  const CliConfig cli = extract_cli_config(
-      Args{"--Session.key='abc'", "--IPController.location=\"host one\"", "--IPController.ip='*'",
-           "--Cluster.cluster_id", "'123'"});
+  const CliConfig cli =
+      extract_cli_config(Args{"--Session.key='abc'", "--IPController.location=\"host one\"",
+                              "--IPController.ip='*'", "--Cluster.cluster_id", "'123'"});
   EXPECT_EQ(cli.tree["Session"]["key"], "abc");
   EXPECT_EQ(cli.tree["IPController"]["location"], "host one");
   EXPECT_EQ(cli.tree["IPController"]["ip"], "*");
@@ -102,16 +102,17 @@ TEST(CliCompatTest, HomeIsExpandedInPlainStrings) {
 
 TEST(CliCompatTest, OtherArgumentsPassThroughInOrder) {
   const CliConfig cli = extract_cli_config(
-      Args{"start", "--profile=foo", "-n", "3", "--IPController.ip=*", "--debug", "--n=4",
-           "--Foo", "--a..b=1", "--1A.b=2", "--", "--IPController.ip=0.0.0.0", "--ping=250"});
-  EXPECT_EQ(cli.rest, (Args{"start", "--profile=foo", "-n", "3", "--debug", "--n=4", "--Foo",
-                            "--a..b=1", "--1A.b=2", "--", "--IPController.ip=0.0.0.0", "--ping=250"}));
+      Args{"start", "--profile=foo", "-n", "3", "--IPController.ip=*", "--debug", "--n=4", "--Foo",
+           "--a..b=1", "--1A.b=2", "--", "--IPController.ip=0.0.0.0", "--ping=250"});
+  EXPECT_EQ(cli.rest,
+            (Args{"start", "--profile=foo", "-n", "3", "--debug", "--n=4", "--Foo", "--a..b=1",
+                  "--1A.b=2", "--", "--IPController.ip=0.0.0.0", "--ping=250"}));
   EXPECT_EQ(cli.tree, ConfigTree::parse(R"({"IPController": {"ip": "*"}})"));
 }
 
 TEST(CliCompatTest, SpaceSeparatedValues) {
-  const CliConfig cli = extract_cli_config(
-      Args{"--HeartMonitor.period", "500", "--X.offset", "-5", "--EngineLauncher.engine_args", "x", "pos"});
+  const CliConfig cli = extract_cli_config(Args{"--HeartMonitor.period", "500", "--X.offset", "-5",
+                                                "--EngineLauncher.engine_args", "x", "pos"});
   EXPECT_EQ(cli.tree["HeartMonitor"]["period"], 500);
   EXPECT_EQ(cli.tree["X"]["offset"], -5);
   EXPECT_EQ(cli.tree["EngineLauncher"]["engine_args"], "x");
@@ -119,7 +120,9 @@ TEST(CliCompatTest, SpaceSeparatedValues) {
 
   EXPECT_EQ(error_of([] { extract_cli_config(Args{"--HeartMonitor.period"}); }),
             "command line: argument --HeartMonitor.period: expected one argument");
-  EXPECT_EQ(error_of([] { extract_cli_config(Args{"--EngineLauncher.engine_args", "--foo"}); }),
+  EXPECT_EQ(error_of([] {
+              extract_cli_config(Args{"--EngineLauncher.engine_args", "--foo"});
+            }),
             "command line: argument --EngineLauncher.engine_args: expected one argument");
 }
 
@@ -131,7 +134,8 @@ TEST(CliCompatTest, ArgvFormSkipsTheProgramName) {
 }
 
 TEST(CliCompatTest, TypeMismatchNamesOriginClassAndTrait) {
-  const CliConfig cli = extract_cli_config(Args{"--HeartMonitor.period=abc", "--X.s=a", "--X.s=b", "--X.l=[1, 'x']"});
+  const CliConfig cli =
+      extract_cli_config(Args{"--HeartMonitor.period=abc", "--X.s=a", "--X.s=b", "--X.l=[1, 'x']"});
   EXPECT_EQ(error_of([&] { get<int>(cli.tree, "HeartMonitor", "period", "command line"); }),
             "command line: c.HeartMonitor.period must be an int, got 'abc'");
   EXPECT_EQ(error_of([&] { get<int>(cli.tree, "HeartMonitor", "period"); }),
@@ -140,19 +144,23 @@ TEST(CliCompatTest, TypeMismatchNamesOriginClassAndTrait) {
             "config: c.X.s must be a str, got ['a', 'b']");
   EXPECT_EQ(error_of([&] { get<std::vector<int>>(cli.tree, "X", "l"); }),
             "config: c.X.l must be a list of int, got [1, 'x']");
-  EXPECT_EQ(error_of([&] { get<bool>(cli.tree, "X", "l"); }), "config: c.X.l must be a bool, got [1, 'x']");
+  EXPECT_EQ(error_of([&] { get<bool>(cli.tree, "X", "l"); }),
+            "config: c.X.l must be a bool, got [1, 'x']");
   EXPECT_EQ(error_of([&] { get<int>(ConfigTree::parse(R"({"A": {"f": 1.5}})"), "A", "f"); }),
             "config: c.A.f must be an int, got 1.5");
-  EXPECT_EQ(error_of([&] { get<int>(ConfigTree::parse(R"({"A": {"big": 99999999999}})"), "A", "big"); }),
-            "config: c.A.big must be an int, got 99999999999");
-  EXPECT_EQ(get<std::int64_t>(ConfigTree::parse(R"({"A": {"big": 99999999999}})"), "A", "big"), 99999999999);
+  EXPECT_EQ(
+      error_of([&] { get<int>(ConfigTree::parse(R"({"A": {"big": 99999999999}})"), "A", "big"); }),
+      "config: c.A.big must be an int, got 99999999999");
+  EXPECT_EQ(get<std::int64_t>(ConfigTree::parse(R"({"A": {"big": 99999999999}})"), "A", "big"),
+            99999999999);
 }
 
 TEST(CliCompatTest, LenientConversionsTraitletsAlsoMakes) {
-  const ConfigTree t = extract_cli_config(
-      Args{"--A.flag=true", "--A.off=0", "--A.id=123", "--BaseLauncher.environment", "K=V",
-           "--BaseLauncher.environment", "PATH=/bin:/usr/bin", "--A.period=3"})
-                           .tree;
+  const ConfigTree t =
+      extract_cli_config(Args{"--A.flag=true", "--A.off=0", "--A.id=123",
+                              "--BaseLauncher.environment", "K=V", "--BaseLauncher.environment",
+                              "PATH=/bin:/usr/bin", "--A.period=3"})
+          .tree;
   EXPECT_EQ(get<bool>(t, "A", "flag"), true);
   EXPECT_EQ(get<bool>(t, "A", "off"), false);
   EXPECT_EQ(get<std::string>(t, "A", "id"), "123");
@@ -169,25 +177,34 @@ TEST(CliCompatTest, BaseClassConfigAppliesToSubclassesWithSubclassWinning) {
     "LocalControllerLauncher": {"controller_args": ["--ip=*"]},
     "BaseLauncher": {"environment": {"A": "1"}}
   })");
-  const std::initializer_list<std::string_view> mro = {"LocalControllerLauncher", "ControllerLauncher", "BaseLauncher"};
-  EXPECT_EQ(get<std::vector<std::string>>(t, mro, "controller_args"), std::vector<std::string>{"--ip=*"});
-  EXPECT_EQ(get<std::vector<std::string>>(t, mro, "controller_cmd"), std::vector<std::string>{"ipcontroller"});
+  const std::initializer_list<std::string_view> mro = {"LocalControllerLauncher",
+                                                       "ControllerLauncher", "BaseLauncher"};
+  EXPECT_EQ(get<std::vector<std::string>>(t, mro, "controller_args"),
+            std::vector<std::string>{"--ip=*"});
+  EXPECT_EQ(get<std::vector<std::string>>(t, mro, "controller_cmd"),
+            std::vector<std::string>{"ipcontroller"});
   EXPECT_EQ((get<std::map<std::string, std::string>>(t, mro, "environment")),
             (std::map<std::string, std::string>{{"A", "1"}}));
   EXPECT_EQ(get<std::string>(t, mro, "nothing"), std::nullopt);
   const std::vector<std::string> ssh_mro = {"SSHControllerLauncher", "ControllerLauncher"};
-  EXPECT_EQ(get<std::vector<std::string>>(t, ssh_mro, "controller_args"), std::vector<std::string>{"--ping=250"});
+  EXPECT_EQ(get<std::vector<std::string>>(t, ssh_mro, "controller_args"),
+            std::vector<std::string>{"--ping=250"});
   // The error names the class the value was found in.
-  const ConfigTree bad = ConfigTree::parse(R"({"ControllerLauncher": {"controller_args": {"a": 1}}})");
+  const ConfigTree bad =
+      ConfigTree::parse(R"({"ControllerLauncher": {"controller_args": {"a": 1}}})");
   EXPECT_EQ(error_of([&] { get<std::vector<std::string>>(bad, mro, "controller_args", "f.py"); }),
             "f.py: c.ControllerLauncher.controller_args must be a list of str, got {'a': 1}");
 }
 
 TEST(CliCompatTest, CommandLineWinsOverFilesAndIsNamedInErrors) {
   LoadedConfig cfg;
-  merge(cfg, ConfigTree::parse(R"({"HeartMonitor": {"period": 3000}, "IPController": {"ip": "127.0.0.1", "reuse_files": true}})"),
-        "/p/ipcontroller_config.py");
-  apply_cli_config(cfg, extract_cli_config(Args{"--HeartMonitor.period=fast", "--IPController.ip=*"}));
+  merge(
+      cfg,
+      ConfigTree::parse(
+          R"({"HeartMonitor": {"period": 3000}, "IPController": {"ip": "127.0.0.1", "reuse_files": true}})"),
+      "/p/ipcontroller_config.py");
+  apply_cli_config(cfg,
+                   extract_cli_config(Args{"--HeartMonitor.period=fast", "--IPController.ip=*"}));
   EXPECT_EQ(cfg.tree["IPController"]["ip"], "*");
   EXPECT_EQ(cfg.tree["IPController"]["reuse_files"], true);
   EXPECT_EQ(get<bool>(cfg, "IPController", "reuse_files"), true);
@@ -202,7 +219,8 @@ TEST(CliCompatTest, PythonLiteralParser) {
   EXPECT_EQ(parse_python_literal("1, 2"), ConfigTree::parse("[1, 2]"));
   EXPECT_EQ(parse_python_literal("-0x10"), ConfigTree(-16));
   EXPECT_EQ(parse_python_literal("u'x' r'\\n'"), ConfigTree("x\\n"));
-  for (const char* not_literal : {"*", "--foo", "ssh", "1 + 2", "a=1", "10.0.0.1", "[1,", "f'x'", "", "1; 2", "x.y"}) {
+  for (const char* not_literal :
+       {"*", "--foo", "ssh", "1 + 2", "a=1", "10.0.0.1", "[1,", "f'x'", "", "1; 2", "x.y"}) {
     EXPECT_FALSE(parse_python_literal(not_literal).has_value()) << not_literal;
   }
 }
@@ -237,11 +255,15 @@ TEST(CliCompatTest, SameTreeAsTraitlets) {
       "        if name in app.config[cls.__name__]:\n"
       "            out.setdefault(cls.__name__, {})[name] = getattr(obj, name)\n"
       "print(json.dumps(out, sort_keys=True))\n";
-  const Args args = {"--IPController.ip=*", "--EngineLauncher.engine_args=--foo",
-                     "--EngineLauncher.engine_args=--bar", "--HeartMonitor.period=500",
-                     "--Cluster.delay=0.25", "--IPController.location='host one'",
+  const Args args = {"--IPController.ip=*",
+                     "--EngineLauncher.engine_args=--foo",
+                     "--EngineLauncher.engine_args=--bar",
+                     "--HeartMonitor.period=500",
+                     "--Cluster.delay=0.25",
+                     "--IPController.location='host one'",
                      "--IPController.reuse_files=True"};
-  const fs::path py = fs::temp_directory_path() / ("ipp-cli-test-" + std::to_string(::getpid()) + ".py");
+  const fs::path py =
+      fs::temp_directory_path() / ("ipp-cli-test-" + std::to_string(::getpid()) + ".py");
   std::ofstream(py) << script;
   std::string cmd = kPython.string() + " " + py.string();
   for (const auto& a : args) cmd += " \"" + a + "\"";

@@ -102,16 +102,19 @@ TEST(ConfigFileTest, SeedArticleFilesFoldToTheirMeaningWithoutPython) {
 
   LoadedConfig cluster = load_app_config(profile.path(), "ipcluster");
   EXPECT_EQ(cluster.tree["Cluster"]["engine_launcher_class"], "ssh");
-  EXPECT_EQ(cluster.tree["SSHEngineSetLauncher"]["engines"], (ConfigTree{{"host1", 3}, {"host2", 3}}));
+  EXPECT_EQ(cluster.tree["SSHEngineSetLauncher"]["engines"],
+            (ConfigTree{{"host1", 3}, {"host2", 3}}));
   EXPECT_FALSE(cluster.tree.contains("IPClusterEngines"));
-  EXPECT_TRUE(contains(cluster.warnings,
-                       "IPClusterEngines.engine_launcher_class = SSHEngineSetLauncher configuration is "
-                       "deprecated in ipyparallel 7. Use Cluster.engine_launcher_class = "
-                       "SSHEngineSetLauncher"));
+  EXPECT_TRUE(
+      contains(cluster.warnings,
+               "IPClusterEngines.engine_launcher_class = SSHEngineSetLauncher configuration is "
+               "deprecated in ipyparallel 7. Use Cluster.engine_launcher_class = "
+               "SSHEngineSetLauncher"));
   EXPECT_TRUE(contains(cluster.warnings, "using c.Cluster.engine_launcher_class = 'ssh'"));
   ASSERT_EQ(cluster.files.size(), 1u);
   EXPECT_EQ(cluster.files[0], profile.path() / "ipcluster_config.py");
-  EXPECT_EQ(cluster.origins["Cluster.engine_launcher_class"], (profile.path() / "ipcluster_config.py").string());
+  EXPECT_EQ(cluster.origins["Cluster.engine_launcher_class"],
+            (profile.path() / "ipcluster_config.py").string());
 
   LoadedConfig controller = load_app_config(profile.path(), "ipcontroller");
   EXPECT_EQ(controller.tree["IPController"]["reuse_files"], true);
@@ -175,7 +178,8 @@ TEST(ConfigFileTest, NativeReaderReadsEveryLiteralForm) {
   EXPECT_EQ(c["parenthesised"], 5);
   EXPECT_EQ(c["dict"], ConfigTree::parse(R"({"host1": 3, "host2": 3})"));
   EXPECT_EQ(c["int_keys"], ConfigTree::parse(R"({"1": "one", "2": "two"})"));
-  EXPECT_EQ(c["nested"]["hostA"], ConfigTree::parse(R"({"n": 2, "engine_args": ["--log-level=10", "--x"]})"));
+  EXPECT_EQ(c["nested"]["hostA"],
+            ConfigTree::parse(R"({"n": 2, "engine_args": ["--log-level=10", "--x"]})"));
   EXPECT_EQ(c["nested"]["hostB"], ConfigTree::parse("[1, [2, [3]]]"));
   EXPECT_EQ(c["trailing_comma"], ConfigTree::parse("[1, 2]"));
   EXPECT_EQ(c["multi_line"], ConfigTree::parse(R"(["--foo", "--bar"])"));
@@ -198,8 +202,10 @@ TEST(ConfigFileTest, NativeReaderAgreesWithPythonOnEveryLiteralForm) {
 TEST(ConfigFileTest, ProfileCreateParallelFilesReadNativelyAsEmpty) {
   if (!have_python()) GTEST_SKIP() << "no " << kPython;
   TempDir ipdir;
-  const std::string cmd = kPython.string() + " -m IPython profile create --parallel --ipython-dir=" +
-                          ipdir.path().string() + " >/dev/null 2>&1";
+  const std::string cmd =
+      kPython.string() +
+      " -m IPython profile create --parallel --ipython-dir=" + ipdir.path().string() +
+      " >/dev/null 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   ScopedEnv no_python("IPP_CONFIG_PYTHON", "");
   const fs::path profile = ipdir.path() / "profile_default";
@@ -230,7 +236,8 @@ TEST(ConfigFileTest, FileBeyondTheSubsetIsEvaluatedByPython) {
 TEST(ConfigFileTest, FileBeyondTheSubsetWithoutPythonNamesFileAndLine) {
   const std::string missing = "/nonexistent/bin/python3";
   const std::string err = error_of([&] { load_python_config(kData / "needs_python.py", missing); });
-  EXPECT_NE(err.find((kData / "needs_python.py").string() + ":2: `import`"), std::string::npos) << err;
+  EXPECT_NE(err.find((kData / "needs_python.py").string() + ":2: `import`"), std::string::npos)
+      << err;
   EXPECT_NE(err.find(missing), std::string::npos) << err;
   EXPECT_NE(err.find("not available"), std::string::npos) << err;
 
@@ -241,18 +248,22 @@ TEST(ConfigFileTest, FileBeyondTheSubsetWithoutPythonNamesFileAndLine) {
 
 TEST(ConfigFileTest, SyntaxErrorNamesFileAndLine) {
   const std::string native = error_of([&] { load_python_config(kData / "syntax_error.py", ""); });
-  EXPECT_NE(native.find((kData / "syntax_error.py").string() + ":3: invalid syntax"), std::string::npos)
+  EXPECT_NE(native.find((kData / "syntax_error.py").string() + ":3: invalid syntax"),
+            std::string::npos)
       << native;
   if (!have_python()) GTEST_SKIP() << "no " << kPython;
-  const std::string python = error_of([&] { load_python_config(kData / "syntax_error.py", kPython); });
-  EXPECT_NE(python.find((kData / "syntax_error.py").string() + ":3: SyntaxError"), std::string::npos)
+  const std::string python =
+      error_of([&] { load_python_config(kData / "syntax_error.py", kPython); });
+  EXPECT_NE(python.find((kData / "syntax_error.py").string() + ":3: SyntaxError"),
+            std::string::npos)
       << python;
 }
 
 TEST(ConfigFileTest, RuntimeErrorInPythonNamesTracebackLine) {
   if (!have_python()) GTEST_SKIP() << "no " << kPython;
   const std::string err = error_of([&] { load_python_config(kData / "name_error.py", kPython); });
-  EXPECT_NE(err.find((kData / "name_error.py").string() + ":4: NameError: name 'undefined_name' is not defined"),
+  EXPECT_NE(err.find((kData / "name_error.py").string() +
+                     ":4: NameError: name 'undefined_name' is not defined"),
             std::string::npos)
       << err;
 }
@@ -261,37 +272,46 @@ TEST(ConfigFileTest, PythonPrintsDoNotCorruptTheResult) {
   if (!have_python()) GTEST_SKIP() << "no " << kPython;
   TempDir dir;
   write(dir.path() / "noisy.py", "print('{\"config\": {}}')\nc.A.b = len('abc')\nprint('done')\n");
-  EXPECT_EQ(load_python_config(dir.path() / "noisy.py", kPython), ConfigTree::parse(R"({"A": {"b": 3}})"));
+  EXPECT_EQ(load_python_config(dir.path() / "noisy.py", kPython),
+            ConfigTree::parse(R"({"A": {"b": 3}})"));
 }
 
 TEST(ConfigFileTest, LoadSubconfigMergesTheOtherFile) {
   if (!have_python()) GTEST_SKIP() << "no " << kPython;
   const ConfigTree t = load_python_config(kData / "subconfig" / "main_config.py", kPython);
-  EXPECT_EQ(t, ConfigTree::parse(R"({"A": {"x": 1, "z": 3}, "B": {"y": "sub", "w": [1]}})")) << t.dump();
+  EXPECT_EQ(t, ConfigTree::parse(R"({"A": {"x": 1, "z": 3}, "B": {"y": "sub", "w": [1]}})"))
+      << t.dump();
 }
 
 TEST(ConfigFileTest, LoadSubconfigFromAnotherProfile) {
   if (!have_python()) GTEST_SKIP() << "no " << kPython;
   TempDir ipdir;
   ScopedEnv env("IPYTHONDIR", ipdir.path().string());
-  write(ipdir.path() / "profile_base" / "ipcluster_config.py", "c.Cluster.n = 8\nc.Cluster.delay = 2.0\n");
+  write(ipdir.path() / "profile_base" / "ipcluster_config.py",
+        "c.Cluster.n = 8\nc.Cluster.delay = 2.0\n");
   write(ipdir.path() / "profile_mine" / "ipcluster_config.py",
         "load_subconfig('ipcluster_config.py', profile='base')\nc.Cluster.n = 2\n");
-  const ConfigTree t = load_python_config(ipdir.path() / "profile_mine" / "ipcluster_config.py", kPython);
+  const ConfigTree t =
+      load_python_config(ipdir.path() / "profile_mine" / "ipcluster_config.py", kPython);
   EXPECT_EQ(t["Cluster"]["n"], 2);
   EXPECT_DOUBLE_EQ(t["Cluster"]["delay"].get<double>(), 2.0);
 }
 
 TEST(ConfigFileTest, JsonConfigVersions) {
   const ConfigTree t = load_json_config(kData / "version1.json");
-  EXPECT_EQ(t, ConfigTree::parse(R"({"IPController": {"ip": "*", "ports": [10101, 10102]}, "Cluster": {"n": 4}})"));
+  EXPECT_EQ(t,
+            ConfigTree::parse(
+                R"({"IPController": {"ip": "*", "ports": [10101, 10102]}, "Cluster": {"n": 4}})"));
   const std::string bad = error_of([&] { load_json_config(kData / "bad_version.json"); });
-  EXPECT_EQ(bad, (kData / "bad_version.json").string() + ": Unknown version of JSON config file: 2");
+  EXPECT_EQ(bad,
+            (kData / "bad_version.json").string() + ": Unknown version of JSON config file: 2");
 
   TempDir dir;
   write(dir.path() / "broken.json", "{\"A\": {\"b\": 1,}}");
   const std::string broken = error_of([&] { load_json_config(dir.path() / "broken.json"); });
-  EXPECT_NE(broken.find((dir.path() / "broken.json").string() + ": invalid JSON"), std::string::npos) << broken;
+  EXPECT_NE(broken.find((dir.path() / "broken.json").string() + ": invalid JSON"),
+            std::string::npos)
+      << broken;
   write(dir.path() / "list.json", "[1]");
   EXPECT_NE(error_of([&] { load_json_config(dir.path() / "list.json"); }).find("holds an object"),
             std::string::npos);
@@ -300,8 +320,10 @@ TEST(ConfigFileTest, JsonConfigVersions) {
 TEST(ConfigFileTest, JsonBeatsPyAndAppBeatsIpythonConfig) {
   ScopedEnv no_python("IPP_CONFIG_PYTHON", "");
   TempDir profile;
-  write(profile.path() / "ipython_config.py", "c.Cluster.n = 1\nc.Cluster.delay = 5.0\nc.Other.keep = 'ipython'\n");
-  write(profile.path() / "ipcluster_config.py", "c.Cluster.n = 2\nc.Cluster.engine_launcher_class = 'mpi'\n");
+  write(profile.path() / "ipython_config.py",
+        "c.Cluster.n = 1\nc.Cluster.delay = 5.0\nc.Other.keep = 'ipython'\n");
+  write(profile.path() / "ipcluster_config.py",
+        "c.Cluster.n = 2\nc.Cluster.engine_launcher_class = 'mpi'\n");
   write(profile.path() / "ipcluster_config.json", R"({"Cluster": {"n": 3}})");
   const LoadedConfig cfg = load_app_config(profile.path(), "ipcluster");
   EXPECT_EQ(cfg.tree["Cluster"]["n"], 3);
@@ -311,8 +333,9 @@ TEST(ConfigFileTest, JsonBeatsPyAndAppBeatsIpythonConfig) {
   ASSERT_EQ(cfg.files.size(), 3u);
   EXPECT_EQ(cfg.files[0].filename(), "ipython_config.py");
   EXPECT_EQ(cfg.files[2].filename(), "ipcluster_config.json");
-  EXPECT_TRUE(contains(cfg.warnings, "Collisions detected in " + (profile.path() / "ipcluster_config.py").string() +
-                                         " and " + (profile.path() / "ipcluster_config.json").string()));
+  EXPECT_TRUE(contains(
+      cfg.warnings, "Collisions detected in " + (profile.path() / "ipcluster_config.py").string() +
+                        " and " + (profile.path() / "ipcluster_config.json").string()));
   EXPECT_TRUE(contains(cfg.warnings, "2 ignored, using 3"));
   EXPECT_EQ(cfg.origins.at("Cluster.n"), (profile.path() / "ipcluster_config.json").string());
   EXPECT_EQ(cfg.origins.at("Cluster.delay"), (profile.path() / "ipython_config.py").string());
@@ -322,7 +345,8 @@ TEST(ConfigFileTest, ExtraDirsLoadBeforeTheProfile) {
   ScopedEnv no_python("IPP_CONFIG_PYTHON", "");
   TempDir system;
   TempDir profile;
-  write(system.path() / "ipcontroller_config.py", "c.IPController.ip = '0.0.0.0'\nc.HeartMonitor.period = 500\n");
+  write(system.path() / "ipcontroller_config.py",
+        "c.IPController.ip = '0.0.0.0'\nc.HeartMonitor.period = 500\n");
   write(profile.path() / "ipcontroller_config.py", "c.IPController.ip = '*'\n");
   const LoadedConfig cfg = load_app_config(profile.path(), "ipcontroller", {system.path()});
   EXPECT_EQ(cfg.tree["IPController"]["ip"], "*");
@@ -343,8 +367,10 @@ TEST(ConfigFileTest, MergeMergesSectionsButReplacesTraitValues) {
   ConfigTree into = ConfigTree::parse(
       R"({"A": {"x": 1, "d": {"h1": 1, "h2": 2}, "Sub": {"p": 1, "q": 2}}, "B": {"y": 1}})");
   merge(into, ConfigTree::parse(R"({"A": {"d": {"h3": 3}, "Sub": {"q": 20}}, "C": {"z": 1}})"));
-  EXPECT_EQ(into, ConfigTree::parse(
-                      R"({"A": {"x": 1, "d": {"h3": 3}, "Sub": {"p": 1, "q": 20}}, "B": {"y": 1}, "C": {"z": 1}})"));
+  EXPECT_EQ(
+      into,
+      ConfigTree::parse(
+          R"({"A": {"x": 1, "d": {"h3": 3}, "Sub": {"p": 1, "q": 20}}, "B": {"y": 1}, "C": {"z": 1}})"));
 }
 
 TEST(ConfigFileTest, FoldLegacyCurrentNamesWinOverLegacyOnes) {
@@ -363,31 +389,43 @@ TEST(ConfigFileTest, FoldLegacyCurrentNamesWinOverLegacyOnes) {
   })");
   std::vector<std::string> warnings;
   fold_legacy(t, warnings);
-  EXPECT_EQ(t["IPController"], ConfigTree::parse(
-                                   R"({"ip": "10.0.0.1", "db_class": "SQLiteDB", "reuse_files": false, "regport": 10101})"));
+  EXPECT_EQ(
+      t["IPController"],
+      ConfigTree::parse(
+          R"({"ip": "10.0.0.1", "db_class": "SQLiteDB", "reuse_files": false, "regport": 10101})"));
   EXPECT_EQ(t["IPEngine"], ConfigTree::parse(R"({"timeout": 10, "startup_command": "import os"})"));
-  EXPECT_EQ(t["Cluster"], ConfigTree::parse(R"({"delay": 1.0, "n": 4, "engine_launcher_class": "mpi"})"));
-  EXPECT_EQ(t["IPClusterStart"], ConfigTree::parse(R"({"daemonize": true})"));  // still a real trait
+  EXPECT_EQ(t["Cluster"],
+            ConfigTree::parse(R"({"delay": 1.0, "n": 4, "engine_launcher_class": "mpi"})"));
+  EXPECT_EQ(t["IPClusterStart"],
+            ConfigTree::parse(R"({"daemonize": true})"));  // still a real trait
   EXPECT_FALSE(t.contains("IPClusterEngines"));
   EXPECT_EQ(t["MPILauncher"], ConfigTree::parse(R"({"mpi_args": ["-x"], "mpi_cmd": ["mpirun"]})"));
   for (const char* gone : {"RegistrationFactory", "HubFactory", "IPControllerApp", "EngineFactory",
                            "IPEngineApp", "MPIExecLauncher"}) {
     EXPECT_FALSE(t.contains(gone)) << gone;
   }
-  EXPECT_TRUE(contains(warnings, "Ignoring c.RegistrationFactory.ip = *, overridden by c.IPController.ip = 10.0.0.1"));
-  EXPECT_TRUE(contains(warnings, "Ignoring c.IPControllerApp.reuse_files = True, overridden by "
-                                 "c.IPController.reuse_files = False"));
-  EXPECT_TRUE(contains(warnings, "Ignoring c.IPEngineApp.timeout = 20, overridden by c.IPEngine.timeout = 10"));
-  EXPECT_TRUE(contains(warnings, "Ignoring c.IPClusterEngines.delay = 2.0, overridden by c.Cluster.delay = 1.0"));
+  EXPECT_TRUE(contains(
+      warnings,
+      "Ignoring c.RegistrationFactory.ip = *, overridden by c.IPController.ip = 10.0.0.1"));
+  EXPECT_TRUE(contains(warnings,
+                       "Ignoring c.IPControllerApp.reuse_files = True, overridden by "
+                       "c.IPController.reuse_files = False"));
+  EXPECT_TRUE(contains(
+      warnings, "Ignoring c.IPEngineApp.timeout = 20, overridden by c.IPEngine.timeout = 10"));
+  EXPECT_TRUE(contains(
+      warnings, "Ignoring c.IPClusterEngines.delay = 2.0, overridden by c.Cluster.delay = 1.0"));
   EXPECT_TRUE(contains(warnings, "MPIExecLauncher name has been deprecated, use MPILauncher"));
-  EXPECT_TRUE(contains(warnings, "c.Cluster.engine_launcher_class = 'MPIExecEngineSetLauncher' is a 6.x launcher"));
+  EXPECT_TRUE(contains(
+      warnings, "c.Cluster.engine_launcher_class = 'MPIExecEngineSetLauncher' is a 6.x launcher"));
 }
 
 TEST(ConfigFileTest, FoldLegacyRegistrationUrl) {
   ConfigTree t = ConfigTree::parse(R"({"RegistrationFactory": {"url": "tcp://10.1.2.3:10101"}})");
   std::vector<std::string> warnings;
   fold_legacy(t, warnings);
-  EXPECT_EQ(t, ConfigTree::parse(R"({"IPController": {"transport": "tcp", "ip": "10.1.2.3", "regport": 10101}})"));
+  EXPECT_EQ(t,
+            ConfigTree::parse(
+                R"({"IPController": {"transport": "tcp", "ip": "10.1.2.3", "regport": 10101}})"));
   EXPECT_EQ(warnings.size(), 3u);
 
   ConfigTree bad = ConfigTree::parse(R"({"RegistrationFactory": {"url": "nonsense"}})");
@@ -406,7 +444,8 @@ TEST(ConfigFileTest, FoldLegacyLeavesValidLauncherSpellingsQuiet) {
   EXPECT_EQ(t["Cluster"]["controller_launcher_class"], "local");
   EXPECT_TRUE(warnings.empty());
 
-  ConfigTree custom = ConfigTree::parse(R"({"Cluster": {"engine_launcher_class": "mypkg.MyEngineSetLauncher"}})");
+  ConfigTree custom =
+      ConfigTree::parse(R"({"Cluster": {"engine_launcher_class": "mypkg.MyEngineSetLauncher"}})");
   fold_legacy(custom, warnings);
   EXPECT_EQ(custom["Cluster"]["engine_launcher_class"], "mypkg.MyEngineSetLauncher");
   EXPECT_TRUE(warnings.empty());

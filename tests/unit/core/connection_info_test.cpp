@@ -149,11 +149,13 @@ TEST(ConnectionInfoTest, KeyOrderIsThePythonControllers) {
   EXPECT_EQ(keys_of(client_info().to_json()),
             (std::vector<std::string>{"ssh", "interface", "registration", "control", "mux", "task",
                                       "task_scheme", "iopub", "notification", "broadcast", "key",
-                                      "curve_serverkey", "location", "pack", "unpack", "signature_scheme"}));
+                                      "curve_serverkey", "location", "pack", "unpack",
+                                      "signature_scheme"}));
   EXPECT_EQ(keys_of(engine_info().to_json()),
             (std::vector<std::string>{"ssh", "interface", "registration", "control", "mux", "task",
                                       "iopub", "hb_ping", "hb_pong", "broadcast", "key",
-                                      "curve_serverkey", "location", "pack", "unpack", "signature_scheme"}));
+                                      "curve_serverkey", "location", "pack", "unpack",
+                                      "signature_scheme"}));
   EXPECT_TRUE(client_info().to_json()["broadcast"].is_number_integer());
   EXPECT_EQ(engine_info().to_json()["broadcast"], nlohmann::ordered_json::parse("[57737, 48825]"));
   EXPECT_TRUE(client_info().to_json()["curve_serverkey"].is_null());
@@ -191,10 +193,11 @@ TEST(ConnectionInfoTest, AtomicWriteLeavesNoTemporaryFile) {
   const fs::path path = dir.path() / "ipcontroller-engine.json";
   write_connection_file(path, engine_info());
   write_connection_file(path, engine_info());  // over an existing file too
-  write_file_atomic(dir.path() / "other.txt", "hello", fs::perms::owner_read | fs::perms::owner_write |
-                                                          fs::perms::group_read);
+  write_file_atomic(dir.path() / "other.txt", "hello",
+                    fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
   std::vector<std::string> names;
-  for (const auto& entry : fs::directory_iterator(dir.path())) names.push_back(entry.path().filename().string());
+  for (const auto& entry : fs::directory_iterator(dir.path()))
+    names.push_back(entry.path().filename().string());
   std::sort(names.begin(), names.end());
   EXPECT_EQ(names, (std::vector<std::string>{"ipcontroller-engine.json", "other.txt"}));
   EXPECT_EQ(slurp(dir.path() / "other.txt"), "hello");
@@ -232,12 +235,19 @@ TEST(ConnectionInfoTest, MissingOrMistypedKeyNamesFileAndKey) {
             path.string() + ": key 'registration' must be a port number, got \"51367\"");
 
   std::ofstream(path) << "{not json";
-  EXPECT_EQ(error_of([&] { read_connection_file(path, ConnectionKind::Client); }).rfind(path.string() + ": invalid JSON", 0), 0u);
-  EXPECT_EQ(error_of([&] { read_connection_file(dir.path() / "absent.json", ConnectionKind::Client); })
-                .rfind((dir.path() / "absent.json").string() + ": cannot read", 0),
+  EXPECT_EQ(error_of([&] {
+              read_connection_file(path, ConnectionKind::Client);
+            }).rfind(path.string() + ": invalid JSON", 0),
+            0u);
+  EXPECT_EQ(error_of([&] {
+              read_connection_file(dir.path() / "absent.json", ConnectionKind::Client);
+            }).rfind((dir.path() / "absent.json").string() + ": cannot read", 0),
             0u);
   // From the environment (9.1 engines): the origin is whatever the caller names.
-  EXPECT_EQ(error_of([] { ConnectionInfo::from_json(nlohmann::json::object(), ConnectionKind::Engine, "$IPP_CONNECTION_INFO"); }),
+  EXPECT_EQ(error_of([] {
+              ConnectionInfo::from_json(nlohmann::json::object(), ConnectionKind::Engine,
+                                        "$IPP_CONNECTION_INFO");
+            }),
             "$IPP_CONNECTION_INFO: key 'interface' is missing");
 }
 
@@ -288,7 +298,8 @@ TEST(ConnectionInfoTest, UrlAgreesWithIpyparallelDisambiguateUrl) {
       "for loc in sys.argv[1:]:\n"
       "    print(disambiguate_url('tcp://*:7', '' if loc == '-' else loc))\n";
   std::vector<std::string> locations = {"-", this_hostname(), "203.0.113.7", "localhost"};
-  if (const std::string local = some_interface_address(); !local.empty()) locations.push_back(local);
+  if (const std::string local = some_interface_address(); !local.empty())
+    locations.push_back(local);
   std::string args;
   for (const auto& l : locations) args += " " + l;
   const std::string out = run_python(dir, script, args);
@@ -331,7 +342,8 @@ TEST(ConnectionInfoTest, ReadsAClientFileWrittenTheWayIpyparallelWritesIt) {
   // IPController.save_connection_dict: json.dumps(cdict, indent=2), then chmod 0600.
   const std::string script =
       "import json, os, stat, sys\n"
-      "cdict = {'ssh': 'gateway', 'interface': 'tcp://*', 'registration': 51367, 'control': 46681,\n"
+      "cdict = {'ssh': 'gateway', 'interface': 'tcp://*', 'registration': 51367, 'control': "
+      "46681,\n"
       "         'mux': 55433, 'task': 46419, 'task_scheme': 'lru', 'iopub': 48977,\n"
       "         'notification': 53897, 'broadcast': 44253, 'key': 'k3y',\n"
       "         'curve_serverkey': None, 'location': 'vm', 'pack': 'json', 'unpack': 'json',\n"
@@ -363,7 +375,9 @@ TEST(ConnectionInfoTest, ReadsAClientFileWrittenTheWayIpyparallelWritesIt) {
 
 TEST(ConnectionInfoTest, ProfileFileNamesRoundTrip) {
   TempDir dir;
-  const ProfileDir p = ProfileDir::resolve({.ipython_dir = "", .profile = "default", .profile_dir = (dir.path() / "profile_x").string()}, true);
+  const ProfileDir p = ProfileDir::resolve(
+      {.ipython_dir = "", .profile = "default", .profile_dir = (dir.path() / "profile_x").string()},
+      true);
   write_connection_file(p.client_file("abc"), client_info());
   write_connection_file(p.engine_file("abc"), engine_info());
   EXPECT_TRUE(fs::exists(dir.path() / "profile_x" / "security" / "ipcontroller-abc-client.json"));

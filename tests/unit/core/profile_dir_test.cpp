@@ -115,18 +115,22 @@ void expect_layout(const ProfileDir& p) {
 
 TEST(ProfileDirTest, NamedProfileIsCreatedUnderIpythonDir) {
   IsolatedIpythonDir env;
-  const ProfileDir p = ProfileDir::resolve({.ipython_dir = "", .profile = "foo", .profile_dir = ""}, true);
+  const ProfileDir p =
+      ProfileDir::resolve({.ipython_dir = "", .profile = "foo", .profile_dir = ""}, true);
   EXPECT_EQ(p.location(), env.dir.path() / "profile_foo");
   EXPECT_EQ(p.name(), "foo");
   expect_layout(p);
   // Found again without `create` once it exists.
-  const ProfileDir again = ProfileDir::resolve({.ipython_dir = "", .profile = "foo", .profile_dir = ""}, false);
+  const ProfileDir again =
+      ProfileDir::resolve({.ipython_dir = "", .profile = "foo", .profile_dir = ""}, false);
   EXPECT_EQ(again.location(), p.location());
 }
 
 TEST(ProfileDirTest, MissingProfileWithoutCreateIsAnErrorWithIpythonsWording) {
   IsolatedIpythonDir env;
-  EXPECT_EQ(error_of([] { ProfileDir::resolve({.ipython_dir = "", .profile = "nope", .profile_dir = ""}, false); }),
+  EXPECT_EQ(error_of([] {
+              ProfileDir::resolve({.ipython_dir = "", .profile = "nope", .profile_dir = ""}, false);
+            }),
             "Profile 'nope' not found.");
   EXPECT_FALSE(fs::exists(env.dir.path() / "profile_nope"));
 }
@@ -143,11 +147,15 @@ TEST(ProfileDirTest, ProfileDirOptionWinsAndSetsTheName) {
   IsolatedIpythonDir env;
   TempDir elsewhere;
   const fs::path where = elsewhere.path() / "nested" / "profile_bar";
-  EXPECT_EQ(error_of([&] { ProfileDir::resolve({.ipython_dir = "", .profile = "foo", .profile_dir = where.string()}, false); }),
+  EXPECT_EQ(error_of([&] {
+              ProfileDir::resolve(
+                  {.ipython_dir = "", .profile = "foo", .profile_dir = where.string()}, false);
+            }),
             "Profile directory '" + where.string() + "' not found.");
   EXPECT_FALSE(fs::exists(where));
 
-  const ProfileDir p = ProfileDir::resolve({.ipython_dir = "", .profile = "foo", .profile_dir = where.string()}, true);
+  const ProfileDir p = ProfileDir::resolve(
+      {.ipython_dir = "", .profile = "foo", .profile_dir = where.string()}, true);
   EXPECT_EQ(p.location(), where);
   EXPECT_EQ(p.name(), "bar");
   expect_layout(p);
@@ -155,7 +163,8 @@ TEST(ProfileDirTest, ProfileDirOptionWinsAndSetsTheName) {
 
   // A directory not named profile_* keeps the profile name given.
   const fs::path plain = elsewhere.path() / "plain";
-  const ProfileDir q = ProfileDir::resolve({.ipython_dir = "", .profile = "foo", .profile_dir = plain.string()}, true);
+  const ProfileDir q = ProfileDir::resolve(
+      {.ipython_dir = "", .profile = "foo", .profile_dir = plain.string()}, true);
   EXPECT_EQ(q.name(), "foo");
   EXPECT_EQ(q.location(), plain);
 }
@@ -170,7 +179,10 @@ TEST(ProfileDirTest, LauncherEnvironmentProfileDirIsUsedUnlessTheOptionIsGiven) 
 
   TempDir option;
   const ProfileDir q =
-      ProfileDir::resolve({.ipython_dir = "", .profile = "default", .profile_dir = (option.path() / "profile_opt").string()}, true);
+      ProfileDir::resolve({.ipython_dir = "",
+                           .profile = "default",
+                           .profile_dir = (option.path() / "profile_opt").string()},
+                          true);
   EXPECT_EQ(q.name(), "opt");
 }
 
@@ -182,7 +194,8 @@ TEST(ProfileDirTest, PrivateDirectoryModesAreForcedOnExistingDirectories) {
   ::chmod((loc / "security").c_str(), 0755);
   ::chmod((loc / "pid").c_str(), 0755);
   ASSERT_EQ(mode_of(loc / "security"), 0755u);
-  const ProfileDir p = ProfileDir::resolve({.ipython_dir = "", .profile = "loose", .profile_dir = ""}, false);
+  const ProfileDir p =
+      ProfileDir::resolve({.ipython_dir = "", .profile = "loose", .profile_dir = ""}, false);
   EXPECT_EQ(mode_of(p.security()), 0700u);
   EXPECT_EQ(mode_of(p.pid()), 0700u);
 
@@ -195,7 +208,8 @@ TEST(ProfileDirTest, PrivateDirectoryModesAreForcedOnExistingDirectories) {
 TEST(ProfileDirTest, ModesDoNotDependOnTheUmask) {
   IsolatedIpythonDir env;
   const mode_t old = ::umask(0);
-  const ProfileDir p = ProfileDir::resolve({.ipython_dir = "", .profile = "umask", .profile_dir = ""}, true);
+  const ProfileDir p =
+      ProfileDir::resolve({.ipython_dir = "", .profile = "umask", .profile_dir = ""}, true);
   ::umask(old);
   EXPECT_EQ(mode_of(p.security()), 0700u);
   EXPECT_EQ(mode_of(p.pid()), 0700u);
@@ -249,7 +263,8 @@ TEST(ProfileDirTest, FileNamesFollowTheClusterId) {
 TEST(ProfileDirTest, LayoutMatchesWhatIpythonCreatesAndIpythonFindsOurs) {
   if (::access(kPython.c_str(), X_OK) != 0) GTEST_SKIP() << "no " << kPython;
   IsolatedIpythonDir env;
-  const ProfileDir ours = ProfileDir::resolve({.ipython_dir = "", .profile = "ours", .profile_dir = ""}, true);
+  const ProfileDir ours =
+      ProfileDir::resolve({.ipython_dir = "", .profile = "ours", .profile_dir = ""}, true);
   // IPython creates its own profile next to ours and reports modes of both, and finds ours by name.
   const std::string script =
       "import os, sys\n"
@@ -258,13 +273,15 @@ TEST(ProfileDirTest, LayoutMatchesWhatIpythonCreatesAndIpythonFindsOurs) {
       "theirs = ProfileDir.create_profile_dir_by_name(d, 'theirs')\n"
       "found = ProfileDir.find_profile_dir_by_name(d, 'ours')\n"
       "def describe(loc):\n"
-      "    return ' '.join('%s=%o' % (s, os.stat(os.path.join(loc, s)).st_mode & 0o7777 if s in ('security', 'pid') else 0)"
+      "    return ' '.join('%s=%o' % (s, os.stat(os.path.join(loc, s)).st_mode & 0o7777 if s in "
+      "('security', 'pid') else 0)"
       " for s in sorted(os.listdir(loc)))\n"
       "print(found.location)\n"
       "print(describe(theirs.location))\n";
   const fs::path py = env.dir.path() / "check.py";
   std::ofstream(py) << script;
-  const std::string out = run(kPython.string() + " " + py.string() + " " + env.dir.path().string() + " 2>/dev/null");
+  const std::string out =
+      run(kPython.string() + " " + py.string() + " " + env.dir.path().string() + " 2>/dev/null");
   const auto nl = out.find('\n');
   ASSERT_NE(nl, std::string::npos) << out;
   EXPECT_EQ(out.substr(0, nl), ours.location().string());
