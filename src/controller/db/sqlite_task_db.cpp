@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <cctype>
 #include <set>
 
 namespace ipp::controller::db {
@@ -63,6 +64,14 @@ std::string sql_ident(std::string_view ident) {
   }
   out += '"';
   return out;
+}
+
+// SQLite reports the PRIMARY KEY column's type upper-cased ("TEXT").
+bool same_type(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
 }
 
 std::string normalise_date(const std::string& s) {
@@ -240,7 +249,7 @@ SqliteTaskDb::SqliteTaskDb(Options options) : options_(std::move(options)) {
     sqlite3_finalize(st);
     bool ok = cols.empty() || cols.size() == static_cast<std::size_t>(kColumnCount);
     for (std::size_t c = 0; ok && c < cols.size(); ++c)
-      ok = cols[c].first == kColumns[c].name && cols[c].second == kColumns[c].decl;
+      ok = cols[c].first == kColumns[c].name && same_type(cols[c].second, kColumns[c].decl);
     if (ok) break;
     table_ = options_.table + "_" + std::to_string(i);
   }
@@ -418,6 +427,15 @@ DbResult<TaskRecord> SqliteTaskDb::get_record(const std::string& msg_id) {
   sqlite3_reset(st);
   if (rc != SQLITE_DONE) return sql_error("select");
   return key_error("No such msg: '" + msg_id + "'");
+}
+
+bool SqliteTaskDb::contains(const std::string& msg_id) {
+  sqlite3_stmt* st = cached("SELECT 1 FROM " + sql_ident(table_) + " WHERE msg_id = ?");
+  if (!st) return false;
+  sqlite3_bind_text(st, 1, msg_id.data(), static_cast<int>(msg_id.size()), SQLITE_TRANSIENT);
+  const bool found = sqlite3_step(st) == SQLITE_ROW;
+  sqlite3_reset(st);
+  return found;
 }
 
 DbStatus SqliteTaskDb::drop_record(const std::string& msg_id) {

@@ -42,9 +42,8 @@ DbStatus TieredTaskDb::write_through() {
 }
 
 DbStatus TieredTaskDb::add_record(const std::string& msg_id, TaskRecord record) {
-  // Duplicates are caught among cached records; an old id in SQLite would be overwritten
-  // (the hub never re-adds an id: resubmissions get new ones).
-  if (cache_.count(msg_id) != 0) return key_error("Already have msg_id '" + msg_id + "'");
+  if (cache_.count(msg_id) != 0 || sqlite_.contains(msg_id))
+    return key_error("Already have msg_id '" + msg_id + "'");
   record.fields["msg_id"] = msg_id;
   order_.push_back(msg_id);
   Entry e{std::move(record), true, 0, std::prev(order_.end())};

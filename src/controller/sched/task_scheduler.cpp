@@ -71,7 +71,7 @@ bool TaskScheduler::met_on(const Dependency& dep, std::uint32_t slot) const {
     auto it = tasks_.find(id);
     return it != tasks_.end() && it->second.state == s && it->second.engine == slot;
   };
-  return dep.met([&](const std::string& id) { return on(id, State::Completed); },
+  return dep.met_if([&](const std::string& id) { return on(id, State::Completed); },
                  [&](const std::string& id) { return on(id, State::Failed); });
 }
 
@@ -114,7 +114,7 @@ Actions TaskScheduler::submit(TaskSpec spec, TimePoint now) {
         return (job.after.success && completed(id)) || (job.after.failure && failed(id));
       });
     }
-    if (job.after.met(is_completed, is_failed)) job.after.ids.clear();
+    if (job.after.met_if(is_completed, is_failed)) job.after.ids.clear();
   }
 
   for (const Dependency* dep : {&job.after, &job.follow}) {
@@ -129,14 +129,14 @@ Actions TaskScheduler::submit(TaskSpec spec, TimePoint now) {
       drain(out);
       return out;
     }
-    if (dep->unreachable(is_completed, is_failed)) {
+    if (dep->unreachable_if(is_completed, is_failed)) {
       fail_job(job, kImpossibleDependency, out);
       drain(out);
       return out;
     }
   }
 
-  if (job.after.met(is_completed, is_failed)) {
+  if (job.after.met_if(is_completed, is_failed)) {
     if (maybe_run(job, out) == RunResult::Wait) save_unmet(job, now);
   } else {
     save_unmet(job, now);
@@ -243,7 +243,7 @@ void TaskScheduler::remove_runnable(Job& job) {
 void TaskScheduler::save_unmet(Job& job, TimePoint now) {
   auto is_completed = [this](const std::string& id) { return completed(id); };
   auto is_failed = [this](const std::string& id) { return failed(id); };
-  if (job.after.met(is_completed, is_failed)) add_runnable(job);
+  if (job.after.met_if(is_completed, is_failed)) add_runnable(job);
   auto index = [&](const Dependency& dep) {
     for (const auto& id : dep.ids)
       if (!completed(id) && !failed(id)) graph_[id].push_back(job.msg_id);
@@ -359,12 +359,12 @@ void TaskScheduler::propagate(const std::string& id, Actions& out) {
   auto is_failed = [this](const std::string& d) { return failed(d); };
   for (auto& [seq, job] : jobs) {
     (void)seq;
-    if (job->after.unreachable(is_completed, is_failed) ||
-        job->follow.unreachable(is_completed, is_failed)) {
+    if (job->after.unreachable_if(is_completed, is_failed) ||
+        job->follow.unreachable_if(is_completed, is_failed)) {
       fail_job(*job, kImpossibleDependency, out);
       continue;
     }
-    if (job->after.met(is_completed, is_failed)) {
+    if (job->after.met_if(is_completed, is_failed)) {
       add_runnable(*job);
       maybe_run(*job, out);
     }

@@ -56,12 +56,12 @@ class SqliteTaskDb final : public TaskDb {
 
   // Insert or overwrite a whole record (TieredTaskDb spilling its cache).
   DbStatus put_record(const std::string& msg_id, const TaskRecord& record);
+  bool contains(const std::string& msg_id);
   std::size_t record_count();
   const std::string& table() const { return table_; }
   std::string path() const;
 
  private:
-  struct Stmt;
   sqlite3_stmt* prepare(const std::string& sql);
   sqlite3_stmt* cached(const std::string& sql);
   DbStatus exec(const std::string& sql);

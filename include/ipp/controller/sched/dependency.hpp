@@ -34,7 +34,7 @@ struct Dependency {
 
   // Generic forms: `completed(id)` / `failed(id)` say whether id is in C / F.
   template <typename IsCompleted, typename IsFailed>
-  bool met(IsCompleted&& completed, IsFailed&& failed) const {
+  bool met_if(IsCompleted&& completed, IsFailed&& failed) const {
     if (ids.empty()) return true;
     auto accepted = [&](const std::string& id) {
       return (success && completed(id)) || (failure && failed(id));
@@ -49,7 +49,7 @@ struct Dependency {
     return false;
   }
   template <typename IsCompleted, typename IsFailed>
-  bool unreachable(IsCompleted&& completed, IsFailed&& failed) const {
+  bool unreachable_if(IsCompleted&& completed, IsFailed&& failed) const {
     if (ids.empty()) return false;
     auto rejected = [&](const std::string& id) {
       return (!success && completed(id)) || (!failure && failed(id));
@@ -65,11 +65,11 @@ struct Dependency {
   }
 
   bool met(const IdSet& completed, const IdSet& failed) const {
-    return met([&](const std::string& id) { return completed.count(id) != 0; },
+    return met_if([&](const std::string& id) { return completed.count(id) != 0; },
                [&](const std::string& id) { return failed.count(id) != 0; });
   }
   bool unreachable(const IdSet& completed, const IdSet& failed) const {
-    return unreachable([&](const std::string& id) { return completed.count(id) != 0; },
+    return unreachable_if([&](const std::string& id) { return completed.count(id) != 0; },
                        [&](const std::string& id) { return failed.count(id) != 0; });
   }
 

@@ -1,0 +1,430 @@
+#include "ipp/controller/sched/task_scheduler.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdio>
+#include <map>
+
+using namespace ipp::controller::sched;
+using ipp::TimePoint;
+using ipp::wire::Json;
+using namespace std::chrono_literals;
+
+namespace {
+
+const TimePoint t0{};
+
+TaskSpec spec(const std::string& id, Json md = Json::object()) {
+  return TaskSpec::from_metadata(id, md);
+}
+
+template <typename T>
+std::vector<T> only(const Actions& a) {
+  std::vector<T> out;
+  for (const auto& x : a)
+    if (auto p = std::get_if<T>(&x)) out.push_back(*p);
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> dispatches(const Actions& a) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& d : only<Dispatch>(a)) out.emplace_back(d.msg_id, d.engine_uuid);
+  return out;
+}
+
+using P = std::pair<std::string, std::string>;
+
+TaskScheduler make(int hwm = 1, Scheme scheme = Scheme::LeastLoad) {
+  TaskScheduler::Options o;
+  o.hwm = hwm;
+  o.scheme = scheme;
+  return TaskScheduler(o);
+}
+
+}  // namespace
+
+TEST(TaskSpec, FromMetadataIsTolerant) {
+  auto s = TaskSpec::from_metadata(
+      "m", Json::parse(R"({"after":null,"follow":[],"timeout":0.0,"targets":null,"retries":null})"));
+  EXPECT_TRUE(s.after.empty());
+  EXPECT_TRUE(s.targets.empty());
+  EXPECT_EQ(s.retries, 0);
+  EXPECT_EQ(s.timeout, 0.0);
+  EXPECT_FALSE(s.invalid_dependency);
+  auto f = TaskSpec::from_metadata(
+      "m", Json::parse(R"({"after":["a"],"targets":["e1","e2"],"retries":2,"timeout":1.5})"));
+  EXPECT_EQ(f.after.ids, std::vector<std::string>{"a"});
+  EXPECT_EQ(f.targets.size(), 2u);
+  EXPECT_EQ(f.retries, 2);
+  EXPECT_DOUBLE_EQ(f.timeout, 1.5);
+  EXPECT_TRUE(TaskSpec::from_metadata("m", Json::parse(R"({"follow":[3]})")).invalid_dependency);
+  EXPECT_TRUE(TaskSpec::from_metadata("m", Json()).targets.empty());
+}
+
+TEST(TaskScheduler, Hwm1SendsOneTaskPerEngineThenOnePerReply) {
+  auto s = make(1);
+  s.engine_registered("e1", t0);
+  s.engine_registered("e2", t0);
+  // New engines go to the head of the line: e2 is least recently used now.
+  EXPECT_EQ(s.engines_lru(), (std::vector<std::string>{"e2", "e1"}));
+  EXPECT_EQ(dispatches(s.submit(spec("t1"), t0)), (std::vector<P>{{"t1", "e2"}}));
+  EXPECT_EQ(dispatches(s.submit(spec("t2"), t0)), (std::vector<P>{{"t2", "e1"}}));
+  EXPECT_TRUE(dispatches(s.submit(spec("t3"), t0)).empty());
+  EXPECT_TRUE(dispatches(s.submit(spec("t4"), t0)).empty());
+  EXPECT_EQ(s.queued_count(), 2u);
+  EXPECT_EQ(s.load("e1"), 1);
+  auto a = s.reply("t2", "e1", true, true, t0);
+  ASSERT_EQ(only<Relay>(a).size(), 1u);
+  EXPECT_EQ(only<Relay>(a)[0].msg_id, "t2");
+  EXPECT_EQ(only<Forget>(a)[0].msg_id, "t2");
+  EXPECT_EQ(dispatches(a), (std::vector<P>{{"t3", "e1"}}));  // oldest queued first
+  a = s.reply("t1", "e2", true, true, t0);
+  EXPECT_EQ(dispatches(a), (std::vector<P>{{"t4", "e2"}}));
+  EXPECT_EQ(s.queued_count(), 0u);
+  EXPECT_EQ(s.running_count(), 2u);
+}
+
+TEST(TaskScheduler, Hwm0PushesEverythingAndBalancesByLoad) {
+  auto s = make(0);
+  s.engine_registered("e1", t0);
+  s.engine_registered("e2", t0);
+  std::map<std::string, int> per;
+  for (int i = 0; i < 10; ++i) {
+    auto d = dispatches(s.submit(spec("t" + std::to_string(i)), t0));
+    ASSERT_EQ(d.size(), 1u);
+    ++per[d[0].second];
+  }
+  EXPECT_EQ(per["e1"], 5);
+  EXPECT_EQ(per["e2"], 5);
+  EXPECT_EQ(s.load("e1"), 5);
+  EXPECT_EQ(s.queued_count(), 0u);
+}
+
+TEST(TaskScheduler, LruRotation) {
+  auto s = make(0, Scheme::Lru);
+  for (auto e : {"e3", "e2", "e1"}) s.engine_registered(e, t0);
+  std::vector<std::string> order;
+  for (int i = 0; i < 6; ++i)
+    order.push_back(dispatches(s.submit(spec("t" + std::to_string(i)), t0))[0].second);
+  EXPECT_EQ(order, (std::vector<std::string>{"e1", "e2", "e3", "e1", "e2", "e3"}));
+}
+
+TEST(TaskScheduler, NoEngineQueuesUntilRegistration) {
+  auto s = make(1);
+  EXPECT_TRUE(s.submit(spec("t1"), t0).empty());
+  EXPECT_TRUE(s.is_queued("t1"));
+  EXPECT_EQ(dispatches(s.engine_registered("e1", t0)), (std::vector<P>{{"t1", "e1"}}));
+}
+
+TEST(TaskScheduler, TargetsRestrictEngines) {
+  auto s = make(1);
+  s.engine_registered("e1", t0);
+  s.engine_registered("e2", t0);
+  EXPECT_EQ(dispatches(s.submit(spec("a", {{"targets", {"e1"}}}), t0)),
+            (std::vector<P>{{"a", "e1"}}));
+  // e1 is busy; a second task for e1 waits although e2 is idle.
+  EXPECT_TRUE(dispatches(s.submit(spec("b", {{"targets", {"e1"}}}), t0)).empty());
+  EXPECT_EQ(dispatches(s.submit(spec("c"), t0)), (std::vector<P>{{"c", "e2"}}));
+  auto a = s.reply("a", "e1", true, true, t0);
+  EXPECT_EQ(dispatches(a), (std::vector<P>{{"b", "e1"}}));
+}
+
+TEST(TaskScheduler, TargetsNotRegisteredFailImpossible) {
+  auto s = make(1);
+  s.engine_registered("e1", t0);
+  auto a = s.submit(spec("a", {{"targets", {"ghost"}}}), t0);
+  ASSERT_EQ(only<Fail>(a).size(), 1u);
+  EXPECT_EQ(only<Fail>(a)[0].ename, "ImpossibleDependency");
+  EXPECT_EQ(only<Fail>(a)[0].evalue, "");
+}
+
+TEST(TaskScheduler, TargetGoneFailsQueuedTasks) {
+  auto s = make(1);
+  s.engine_registered("e1", t0);
+  s.engine_registered("e2", t0);
+  s.submit(spec("a", {{"targets", {"e1"}}}), t0);
+  s.submit(spec("b", {{"targets", {"e1"}}}), t0);
+  EXPECT_TRUE(s.is_queued("b"));
+  auto a = s.engine_unregistered("e1", t0);
+  ASSERT_EQ(only<Fail>(a).size(), 1u);
+  EXPECT_EQ(only<Fail>(a)[0].msg_id, "b");
+  EXPECT_EQ(only<Fail>(a)[0].ename, "ImpossibleDependency");
+}
+
+TEST(TaskScheduler, RetriesBlacklistAndGoElsewhere) {
+  auto s = make(1);
+  s.engine_registered("e1", t0);
+  s.engine_registered("e2", t0);
+  auto first = dispatches(s.submit(spec("t", {{"retries", 1}}), t0));
+  ASSERT_EQ(first.size(), 1u);
+  const std::string bad = first[0].second;
+  const std::string other = bad == "e1" ? "e2" : "e1";
+  auto a = s.reply("t", bad, false, true, t0);
+  EXPECT_TRUE(only<Relay>(a).empty());  // first failure invisible to the client
+  EXPECT_EQ(dispatches(a), (std::vector<P>{{"t", other}}));
+  a = s.reply("t", other, false, true, t0);  // no retries left: relayed as failed
+  ASSERT_EQ(only<Relay>(a).size(), 1u);
+  EXPECT_FALSE(only<Relay>(a)[0].success);
+  // A dependent with failure=false is now impossible.
+  auto d = s.submit(spec("u", {{"after", {"t"}}}), t0);
+  ASSERT_EQ(only<Fail>(d).size(), 1u);
+  EXPECT_EQ(only<Fail>(d)[0].ename, "ImpossibleDependency");
+}
+
+TEST(TaskScheduler, RetriesWithAllEnginesBlacklistedWaitForNewEngine) {
+  auto s = make(1);
+  s.engine_registered("e1", t0);
+  s.submit(spec("t", {{"retries", 3}}), t0);
+  auto a = s.reply("t", "e1", false, true, t0);
+  EXPECT_TRUE(a.empty());
+  EXPECT_TRUE(s.is_queued("t"));
+  EXPECT_EQ(dispatches(s.engine_registered("e2", t0)), (std::vector<P>{{"t", "e2"}}));
+}
+
+TEST(TaskScheduler, UnmetDependencyTriesAnotherEngine) {
+  auto s = make(1);
+  s.engine_registered("e1", t0);
+  s.engine_registered("e2", t0);
+  auto d = dispatches(s.submit(spec("t", {{"targets", {"e1", "e2"}}}), t0));
+  const std::string first = d[0].second;
+  const std::string other = first == "e1" ? "e2" : "e1";
+  auto a = s.reply("t", first, true, false, t0);
+  EXPECT_TRUE(only<Relay>(a).empty());
+  EXPECT_EQ(dispatches(a), (std::vector<P>{{"t", other}}));
+  a = s.reply("t", other, true, false, t0);  // every target refused
+  ASSERT_EQ(only<Fail>(a).size(), 1u);
+  EXPECT_EQ(only<Fail>(a)[0].ename, "ImpossibleDependency");
+}
+
+TEST(TaskScheduler, AfterChainRunsInOrder) {
+  auto s = make(0);
+  s.engine_registered("e1", t0);
+  s.engine_registered("e2", t0);
+  EXPECT_EQ(dispatches(s.submit(spec("a"), t0)).size(), 1u);
+  EXPECT_TRUE(dispatches(s.submit(spec("b", {{"after", {"a"}}}), t0)).empty());
+  EXPECT_TRUE(dispatches(s.submit(spec("c", {{"after", {"b"}}}), t0)).empty());
+  auto ea = *s.running_on("a");
+  auto r = s.reply("a", ea, true, true, t0);
+  ASSERT_EQ(dispatches(r).size(), 1u);
+  EXPECT_EQ(dispatches(r)[0].first, "b");
+  r = s.reply("b", dispatches(r)[0].second, true, true, t0);
+  ASSERT_EQ(dispatches(r).size(), 1u);
+  EXPECT_EQ(dispatches(r)[0].first, "c");
+}
+
+TEST(TaskScheduler, AfterAlreadyMetRunsAtOnce) {
+  auto s = make(0);
+  s.engine_registered("e1", t0);
+  s.submit(spec("a"), t0);
+  s.reply("a", "e1", true, true, t0);
+  EXPECT_EQ(dispatches(s.submit(spec("b", {{"after", {"a"}}}), t0)).size(), 1u);
+}
+
+TEST(TaskScheduler, AfterAnyAndFailureFlags) {
+  auto s = make(0);
+  s.engine_registered("e1", t0);
+  s.submit(spec("a"), t0);
+  s.submit(spec("b"), t0);
+  Json any = {{"dependencies", {"a", "b"}}, {"all", false}, {"success", true},
+              {"failure", false}};
+  s.submit(spec("c", {{"after", any}}), t0);
+  Json on_fail = {{"dependencies", {"a"}}, {"all", true}, {"success", false},
+                  {"failure", true}};
+  s.submit(spec("d", {{"after", on_fail}}), t0);
+  EXPECT_TRUE(s.is_queued("c"));
+  EXPECT_TRUE(s.is_queued("d"));
+  auto r = s.reply("b", "e1", true, true, t0);  // any: one success is enough
+  EXPECT_EQ(dispatches(r), (std::vector<P>{{"c", "e1"}}));
+  r = s.reply("a", "e1", true, true, t0);  // d wanted a failure: impossible now
+  ASSERT_EQ(only<Fail>(r).size(), 1u);
+  EXPECT_EQ(only<Fail>(r)[0].msg_id, "d");
+}
+
+TEST(TaskScheduler, FailurePropagatesImpossibleThroughChains) {
+  auto s = make(0);
+  s.engine_registered("e1", t0);
+  s.submit(spec("a"), t0);
+  s.submit(spec("b", {{"after", {"a"}}}), t0);
+  s.submit(spec("c", {{"after", {"b"}}}), t0);
+  auto r = s.reply("a", "e1", false, true, t0);
+  auto fails = only<Fail>(r);
+  ASSERT_EQ(fails.size(), 2u);
+  EXPECT_EQ(fails[0].msg_id, "b");
+  EXPECT_EQ(fails[1].msg_id, "c");
+  EXPECT_EQ(s.queued_count(), 0u);
+}
+
+TEST(TaskScheduler, InvalidDependency) {
+  auto s = make(1);
+  s.engine_registered("e1", t0);
+  auto a = s.submit(spec("self", {{"after", {"self"}}}), t0);
+  ASSERT_EQ(only<Fail>(a).size(), 1u);
+  EXPECT_EQ(only<Fail>(a)[0].ename, "InvalidDependency");
+  a = s.submit(spec("x", {{"follow", {"never-seen"}}}), t0);
+  ASSERT_EQ(only<Fail>(a).size(), 1u);
+  EXPECT_EQ(only<Fail>(a)[0].ename, "InvalidDependency");
+  a = s.submit(spec("y", {{"after", {1, 2}}}), t0);
+  EXPECT_EQ(only<Fail>(a)[0].ename, "InvalidDependency");
+  EXPECT_EQ(only<Forget>(a)[0].msg_id, "y");
+}
+
+TEST(TaskScheduler, FollowRunsWhereDependencyRan) {
+  auto s = make(0);
+  s.engine_registered("e1", t0);
+  s.engine_registered("e2", t0);
+  s.engine_registered("e3", t0);
+  s.submit(spec("a"), t0);
+  const auto ea = *s.running_on("a");
+  s.submit(spec("f", {{"follow", {"a"}}}), t0);
+  EXPECT_TRUE(s.is_queued("f"));  // follow not met anywhere yet
+  auto r = s.reply("a", ea, true, true, t0);
+  EXPECT_EQ(dispatches(r), (std::vector<P>{{"f", ea}}));
+  // Later follows of a finished task also go there.
+  for (int i = 0; i < 3; ++i) {
+    auto d = dispatches(s.submit(spec("g" + std::to_string(i), {{"follow", {"a"}}}), t0));
+    EXPECT_EQ(d[0].second, ea);
+  }
+}
+
+TEST(TaskScheduler, FollowSpreadAcrossEnginesIsImpossible) {
+  auto s = make(0, Scheme::Lru);
+  s.engine_registered("e1", t0);
+  s.engine_registered("e2", t0);
+  s.submit(spec("a"), t0);
+  s.submit(spec("b"), t0);
+  const auto ea = *s.running_on("a");
+  const auto eb = *s.running_on("b");
+  ASSERT_NE(ea, eb);
+  s.reply("a", ea, true, true, t0);
+  s.reply("b", eb, true, true, t0);
+  auto r = s.submit(spec("f", {{"follow", {"a", "b"}}}), t0);
+  ASSERT_EQ(only<Fail>(r).size(), 1u);
+  EXPECT_EQ(only<Fail>(r)[0].ename, "ImpossibleDependency");
+}
+
+TEST(TaskScheduler, FollowWaitsWhileTargetEngineBusy) {
+  auto s = make(1);
+  s.engine_registered("e1", t0);
+  s.engine_registered("e2", t0);
+  s.submit(spec("a"), t0);
+  const auto ea = *s.running_on("a");
+  s.reply("a", ea, true, true, t0);
+  s.submit(spec("busy", {{"targets", {ea}}}), t0);
+  EXPECT_TRUE(dispatches(s.submit(spec("f", {{"follow", {"a"}}}), t0)).empty());
+  auto r = s.reply("busy", ea, true, true, t0);
+  EXPECT_EQ(dispatches(r), (std::vector<P>{{"f", ea}}));
+}
+
+TEST(TaskScheduler, TaskTimeoutWhileQueued) {
+  auto s = make(1);
+  s.engine_registered("e1", t0);
+  s.submit(spec("run"), t0);
+  s.submit(spec("wait", {{"timeout", 2.0}}), t0);
+  s.submit(spec("dep", {{"after", {"wait"}}}), t0);
+  ASSERT_TRUE(s.next_deadline());
+  EXPECT_EQ(*s.next_deadline(), t0 + 2s);
+  EXPECT_TRUE(s.tick(t0 + 1s).empty());
+  auto a = s.tick(t0 + 2s);
+  auto fails = only<Fail>(a);
+  ASSERT_EQ(fails.size(), 2u);
+  EXPECT_EQ(fails[0].msg_id, "wait");
+  EXPECT_EQ(fails[0].ename, "TaskTimeout");
+  EXPECT_EQ(fails[1].msg_id, "dep");
+  EXPECT_EQ(fails[1].ename, "ImpossibleDependency");
+}
+
+TEST(TaskScheduler, RunningTasksNeverTimeOut) {
+  auto s = make(1);
+  s.engine_registered("e1", t0);
+  s.submit(spec("t", {{"timeout", 1.0}}), t0);
+  EXPECT_TRUE(only<Fail>(s.tick(t0 + 10s)).empty());
+  EXPECT_EQ(only<Relay>(s.reply("t", "e1", true, true, t0 + 11s)).size(), 1u);
+}
+
+TEST(TaskScheduler, EngineDeathFailsAfterGraceAndRetriesElsewhere) {
+  auto s = make(1);
+  s.engine_registered("e1", t0);
+  s.submit(spec("plain"), t0);
+  s.engine_registered("e2", t0);  // after "plain" went to e1
+  s.submit(spec("retry", {{"retries", 1}, {"targets", {"e2", "e3"}}}), t0);
+  ASSERT_EQ(*s.running_on("retry"), "e2");
+  ASSERT_EQ(*s.running_on("plain"), "e1");
+  EXPECT_TRUE(s.engine_unregistered("e1", t0).empty());
+  EXPECT_TRUE(s.engine_unregistered("e2", t0).empty());
+  EXPECT_EQ(s.engine_count(), 0u);
+  ASSERT_TRUE(s.next_deadline());
+  EXPECT_EQ(*s.next_deadline(), t0 + 5s);
+  EXPECT_TRUE(s.tick(t0 + 4s).empty());
+  s.engine_registered("e3", t0 + 4s);
+  auto a = s.tick(t0 + 5s);
+  auto ef = only<EngineFailure>(a);
+  ASSERT_EQ(ef.size(), 1u);
+  EXPECT_EQ(ef[0].msg_id, "plain");
+  EXPECT_EQ(ef[0].engine_uuid, "e1");
+  EXPECT_EQ(ef[0].evalue, "Engine 'e1' died while running task 'plain'");
+  EXPECT_EQ(dispatches(a), (std::vector<P>{{"retry", "e3"}}));
+}
+
+TEST(TaskScheduler, ReplyWithinGraceIsRelayedNormally) {
+  auto s = make(1);
+  s.engine_registered("e1", t0);
+  s.submit(spec("t"), t0);
+  s.engine_unregistered("e1", t0);
+  EXPECT_EQ(only<Relay>(s.reply("t", "e1", true, true, t0 + 1s)).size(), 1u);
+  EXPECT_TRUE(s.tick(t0 + 6s).empty());
+}
+
+TEST(TaskScheduler, BogusRepliesAreIgnored) {
+  auto s = make(1);
+  s.engine_registered("e1", t0);
+  s.engine_registered("e2", t0);
+  s.submit(spec("t"), t0);
+  const auto e = *s.running_on("t");
+  EXPECT_TRUE(s.reply("unknown", e, true, true, t0).empty());
+  EXPECT_TRUE(s.reply("t", e == "e1" ? "e2" : "e1", true, true, t0).empty());
+  EXPECT_EQ(only<Relay>(s.reply("t", e, true, true, t0)).size(), 1u);
+  EXPECT_TRUE(s.reply("t", e, true, true, t0).empty());  // duplicate
+  EXPECT_TRUE(s.submit(spec("t"), t0).empty());          // duplicate msg_id
+}
+
+TEST(TaskScheduler, ThroughputSmoke) {
+  for (int hwm : {1, 0}) {
+    auto s = make(hwm);
+    const int engines = 16;
+    const int tasks = 100000;
+    for (int e = 0; e < engines; ++e) s.engine_registered("engine-" + std::to_string(e), t0);
+    std::vector<std::string> ids;
+    ids.reserve(tasks);
+    for (int i = 0; i < tasks; ++i) ids.push_back("task-" + std::to_string(i));
+    std::deque<std::pair<std::string, std::string>> running;
+    std::size_t relayed = 0;
+    std::map<std::string, int> per_engine;
+    const auto start = std::chrono::steady_clock::now();
+    auto absorb = [&](const Actions& a) {
+      for (const auto& x : a) {
+        if (auto d = std::get_if<Dispatch>(&x)) {
+          running.emplace_back(d->msg_id, d->engine_uuid);
+          ++per_engine[d->engine_uuid];
+        } else if (std::holds_alternative<Relay>(x)) {
+          ++relayed;
+        }
+      }
+    };
+    for (int i = 0; i < tasks; ++i) absorb(s.submit(spec(ids[i]), t0));
+    while (!running.empty()) {
+      auto [m, e] = running.front();
+      running.pop_front();
+      absorb(s.reply(m, e, true, true, t0));
+    }
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    EXPECT_EQ(relayed, static_cast<std::size_t>(tasks));
+    EXPECT_EQ(s.queued_count(), 0u);
+    EXPECT_EQ(s.running_count(), 0u);
+    EXPECT_EQ(per_engine.size(), static_cast<std::size_t>(engines));
+    for (const auto& [e, n] : per_engine) EXPECT_NEAR(n, tasks / engines, tasks / engines / 10);
+    std::printf("[ rate     ] hwm=%d: %d tasks over %d engines in %.3f s = %.0f tasks/s\n", hwm,
+                tasks, engines, secs, tasks / secs);
+  }
+}
