@@ -1,0 +1,108 @@
+#pragma once
+// IopubPublisher: the engine's IOPub PUB socket and the thread that owns it.
+//
+// Every other thread hands it messages (publish) or stream text (write_stream); it signs and
+// sends them in the order they were handed over, so outputs keep their order relative to status
+// and display messages. Stream text is buffered and published on a newline (at most every
+// `min_interval`), after `flush_interval` for a partial line, when over 1 MiB, and on request
+// (flush_streams_and_wait before a reply). Never touches Python.
+//
+// Created by the Engine after registration (the topics need the engine id); start() spawns the
+// thread; stop() publishes what is still queued and joins. Lives until the engine stops.
+#include <ipp/engine/kernel.hpp>
+#include <ipp/engine/stream_buffer.hpp>
+#include <ipp/net/reactor.hpp>
+#include <ipp/wire/session.hpp>
+
+#include <zmq.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace ipp::engine {
+
+class IopubPublisher final : public Publisher {
+ public:
+  struct Settings {
+    std::string url;
+    wire::SessionConfig session;
+    EngineIdentity engine;
+    std::chrono::milliseconds flush_interval{200};  // ipykernel OutStream.flush_interval
+    std::chrono::milliseconds min_interval{50};
+    std::chrono::milliseconds linger{3000};
+  };
+
+  IopubPublisher(zmq::context_t& context, Settings settings, MsgIds& ids);
+  ~IopubPublisher() override;
+  IopubPublisher(const IopubPublisher&) = delete;
+  IopubPublisher& operator=(const IopubPublisher&) = delete;
+
+  void start();
+  void stop();
+
+  // Publisher (any thread)
+  void publish(std::string topic, std::string msg_type, wire::Json content, wire::Json parent,
+               wire::Json metadata, wire::Frames buffers = {}) override;
+  void set_parent(const wire::Json& parent) override;
+  void flush_streams_and_wait() override;
+
+  // Stream text (any thread; called with the GIL held, so it only appends and maybe posts).
+  void write_stream(std::string_view name, std::string_view text);
+  // sys.stdout.flush(): publish what is buffered soon, without waiting.
+  void request_flush();
+
+  std::uint64_t sent() const { return sent_.load(); }
+
+ private:
+  struct Outgoing {
+    std::string topic;
+    std::string msg_type;
+    wire::Json content;
+    std::shared_ptr<const wire::Json> parent;
+    wire::Json metadata;
+    wire::Frames buffers;
+  };
+
+  void run();
+  void move_streams_locked();
+  void post_drain_locked();
+  void drain();
+  void flush_now();
+  void flush_soon();
+  void arm_timer(std::chrono::steady_clock::time_point due);
+
+  zmq::context_t& context_;
+  Settings settings_;
+  MsgIds& ids_;
+  net::Reactor reactor_{"iopub"};
+  std::thread thread_;
+  std::atomic<bool> running_{false};
+  std::atomic<std::uint64_t> sent_{0};
+
+  // guarded by mutex_
+  std::mutex mutex_;
+  StreamBuffer streams_;
+  std::deque<Outgoing> queue_;
+  std::shared_ptr<const wire::Json> parent_;
+  bool drain_posted_ = false;
+  bool urgent_posted_ = false;
+  bool timer_posted_ = false;
+
+  // IOPub thread only
+  std::unique_ptr<zmq::socket_t> socket_;
+  std::unique_ptr<wire::Session> session_;
+  std::chrono::steady_clock::time_point last_flush_{};
+  net::Reactor::TimerId timer_ = 0;
+  std::chrono::steady_clock::time_point timer_due_{};
+};
+
+// Blocks SIGINT (and only it) in the calling thread: SIGINT is for the interpreter's main thread
+// (KeyboardInterrupt in a running task), so helper threads must never receive it.
+void block_sigint_in_this_thread();
+
+}  // namespace ipp::engine

@@ -1,0 +1,379 @@
+#include <ipp/config/cli_compat.hpp>
+#include <ipp/config/connection_info.hpp>
+#include <ipp/config/error.hpp>
+#include <ipp/config/lookup.hpp>
+#include <ipp/config/profile_dir.hpp>
+#include <ipp/engine/options.hpp>
+#include <ipp/util/ids.hpp>
+#include <ipp/util/log.hpp>
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <thread>
+
+namespace ipp::engine {
+
+namespace fs = std::filesystem;
+using config::ConfigError;
+using config::ConfigTree;
+
+std::optional<std::string> process_env(const std::string& name) {
+  const char* v = std::getenv(name.c_str());
+  if (v == nullptr || *v == '\0') return std::nullopt;
+  return std::string(v);
+}
+
+namespace {
+
+// ipengine's aliases (engine/app.py) plus baseapp.base_aliases and jupyter_client's
+// session_aliases: option -> "Class.trait".
+const std::map<std::string, std::string>& aliases() {
+  static const std::map<std::string, std::string> table = {
+      {"file", "IPEngine.url_file"},
+      {"c", "IPEngine.startup_command"},
+      {"s", "IPEngine.startup_script"},
+      {"url", "IPEngine.registration_url"},
+      {"ssh", "IPEngine.sshserver"},
+      {"sshkey", "IPEngine.sshkey"},
+      {"location", "IPEngine.location"},
+      {"timeout", "IPEngine.timeout"},
+      {"profile", "BaseIPythonApplication.profile"},
+      {"profile-dir", "ProfileDir.location"},
+      {"ipython-dir", "BaseIPythonApplication.ipython_dir"},
+      {"log-level", "Application.log_level"},
+      {"config", "BaseIPythonApplication.extra_config_file"},
+      {"work-dir", "BaseParallelApplication.work_dir"},
+      {"log-to-file", "BaseParallelApplication.log_to_file"},
+      {"clean-logs", "BaseParallelApplication.clean_logs"},
+      {"log-url", "BaseParallelApplication.log_url"},
+      {"cluster-id", "BaseParallelApplication.cluster_id"},
+      {"ident", "Session.session"},
+      {"user", "Session.username"},
+      {"keyfile", "Session.keyfile"},
+  };
+  return table;
+}
+
+void set_trait(ConfigTree& tree, const std::string& dotted, ConfigTree value) {
+  auto dot = dotted.find('.');
+  tree[dotted.substr(0, dot)][dotted.substr(dot + 1)] = std::move(value);
+}
+
+// Flags: option -> settings. --secure/--no-secure set Session.key.
+bool apply_flag(const std::string& name, CommandLine& out) {
+  if (name == "mpi") {
+    set_trait(out.tree, "IPEngine.use_mpi", true);
+  } else if (name == "debug") {
+    set_trait(out.tree, "Application.log_level", 10);
+  } else if (name == "quiet") {
+    set_trait(out.tree, "Application.log_level", 50);
+  } else if (name == "log-to-file") {
+    set_trait(out.tree, "BaseParallelApplication.log_to_file", true);
+  } else if (name == "secure") {
+    set_trait(out.tree, "Session.key", new_id());
+  } else if (name == "no-secure") {
+    set_trait(out.tree, "Session.key", "");
+  } else if (name == "init") {
+    // copies config files into the profile in Python; nothing to do for the engine
+  } else if (name == "help" || name == "help-all") {
+    out.help = true;
+  } else if (name == "version") {
+    out.version = true;
+  } else if (name == "show-config" || name == "show-config-json") {
+    out.show_config = true;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+CommandLine parse_command_line(const std::vector<std::string>& args) {
+  config::CliConfig cli = config::extract_cli_config(args);
+  CommandLine out;
+  out.tree = cli.tree;
+  const auto& rest = cli.rest;
+  for (std::size_t i = 0; i < rest.size(); ++i) {
+    const std::string& arg = rest[i];
+    if (arg == "--") {
+      out.extra_args.insert(out.extra_args.end(), rest.begin() + static_cast<std::ptrdiff_t>(i) + 1,
+                            rest.end());
+      break;
+    }
+    if (arg.size() < 2 || arg[0] != '-') {
+      out.extra_args.push_back(arg);
+      continue;
+    }
+    std::string body = arg.substr(arg[1] == '-' ? 2 : 1);
+    std::optional<std::string> value;
+    if (auto eq = body.find('='); eq != std::string::npos) {
+      value = body.substr(eq + 1);
+      body = body.substr(0, eq);
+    }
+    auto alias = aliases().find(body);
+    if (alias != aliases().end()) {
+      // --log-to-file is both a flag and an alias: without a value it is the flag
+      if (!value && body == "log-to-file") {
+        apply_flag(body, out);
+        continue;
+      }
+      if (!value) {
+        if (i + 1 >= rest.size() || (rest[i + 1].size() > 1 && rest[i + 1][0] == '-' &&
+                                     !config::parse_cli_value(rest[i + 1]).is_number())) {
+          throw ConfigError("argument --" + body + ": expected one argument");
+        }
+        value = rest[++i];
+      }
+      set_trait(out.tree, alias->second, config::parse_cli_value(*value));
+      continue;
+    }
+    if (!value && apply_flag(body, out)) continue;
+    if (value) {
+      out.warnings.push_back("Unrecognized alias: '" + body + "', it will have no effect.");
+      continue;
+    }
+    throw ConfigError("argument " + arg + ": expected one argument");
+  }
+  return out;
+}
+
+std::optional<int> mpi_rank_from_env(const EnvLookup& env) {
+  static const std::pair<const char*, const char*> kVars[] = {
+      {"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"},
+      {"PMI_RANK", "PMI_SIZE"},
+      {"PMIX_RANK", "PMIX_SIZE"},
+      {"MV2_COMM_WORLD_RANK", "MV2_COMM_WORLD_SIZE"},
+      {"SLURM_PROCID", "SLURM_NTASKS"}};
+  for (const auto& [rank_var, size_var] : kVars) {
+    auto rank = env(rank_var);
+    if (!rank) continue;
+    auto size = env(size_var);
+    try {
+      if (size && std::stoi(*size) <= 1) return std::nullopt;
+      return std::stoi(*rank);
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+  }
+  return std::nullopt;
+}
+
+EngineSetup resolve_setup(const CommandLine& cli, const EnvLookup& env,
+                          config::LoadedConfig* loaded_out) {
+  EngineSetup setup;
+  const ConfigTree& c = cli.tree;
+  auto cli_str = [&](std::string_view cls, std::string_view trait) -> std::optional<std::string> {
+    return config::get<std::string>(c, cls, trait, "command line");
+  };
+
+  // 1. the profile (it locates the config files)
+  config::ProfileOptions popts;
+  if (auto v = cli_str("BaseIPythonApplication", "ipython_dir")) popts.ipython_dir = *v;
+  if (auto v = cli_str("BaseIPythonApplication", "profile")) popts.profile = *v;
+  if (auto v = cli_str("ProfileDir", "location")) popts.profile_dir = *v;
+  if (popts.profile_dir.empty()) {
+    if (auto v = env("IPP_PROFILE_DIR")) popts.profile_dir = *v;
+  }
+  auto profile = config::ProfileDir::resolve(popts, /*create=*/false);
+  setup.profile_dir = profile.location().string();
+
+  // 2. config files, then the command line over them
+  config::LoadedConfig loaded = config::load_app_config(profile.location(), "ipengine");
+  if (auto extra = cli_str("BaseIPythonApplication", "extra_config_file")) {
+    fs::path p(*extra);
+    auto tree = p.extension() == ".json" ? config::load_json_config(p)
+                                         : config::load_python_config(p);
+    config::merge(loaded, tree, p.string());
+  }
+  config::CliConfig as_cli;
+  as_cli.tree = c;
+  config::apply_cli_config(loaded, as_cli);
+  setup.warnings = loaded.warnings;
+  for (const auto& w : cli.warnings) setup.warnings.push_back(w);
+
+  const std::initializer_list<std::string_view> app = {
+      "IPEngine", "BaseParallelApplication", "BaseIPythonApplication", "Application"};
+  const std::initializer_list<std::string_view> engine = {"IPEngine"};
+
+  // 3. environment under the config (9.1 applies it first and lets config win)
+  setup.cluster_id = config::get_or<std::string>(loaded, app, "cluster_id",
+                                                 env("IPP_CLUSTER_ID").value_or(""));
+  if (auto v = config::get<ConfigTree>(loaded, app, "log_level")) {
+    setup.log_level = v->is_string() ? v->get<std::string>() : v->dump();
+  }
+  if (config::get_or<bool>(loaded, app, "log_to_file", false)) {
+    setup.log_file = (profile.log() / ("ipengine-" + setup.cluster_id + "-" +
+                                       std::to_string(::getpid()) + ".log"))
+                         .string();
+  }
+  setup.work_dir = config::get_or<std::string>(loaded, app, "work_dir", "");
+
+  // 4. engine traits
+  auto& e = setup.engine;
+  e.timeout_s = config::get_or<double>(loaded, engine, "timeout", 5.0);
+  e.max_heartbeat_misses = config::get_or<int>(loaded, engine, "max_heartbeat_misses", 50);
+  setup.wait_for_url_file = config::get_or<double>(loaded, engine, "wait_for_url_file", 10.0);
+  if (auto id = config::get<int>(loaded, engine, "id")) e.requested_id = *id;
+  bool use_mpi = config::get_or<bool>(loaded, engine, "use_mpi", false);
+  if (use_mpi && !e.requested_id) e.requested_id = mpi_rank_from_env(env);
+
+  if (auto f = config::get<std::string>(loaded, engine, "url_file"); f && !f->empty()) {
+    setup.url_file = *f;
+  } else {
+    std::string name = setup.cluster_id.empty()
+                           ? "ipcontroller-engine.json"
+                           : "ipcontroller-" + setup.cluster_id + "-engine.json";
+    name = config::get_or<std::string>(loaded, engine, "url_file_name", name);
+    setup.url_file = (profile.security() / name).string();
+  }
+  if (auto loc = cli_str("IPEngine", "location")) setup.cli_location = *loc;
+  if (auto url = config::get<std::string>(loaded, engine, "registration_url"); url && !url->empty()) {
+    setup.warnings.push_back("IPEngine.registration_url (--url) has no effect: the registration "
+                             "address comes from the connection file, as in ipyparallel");
+  }
+  for (const char* trait : {"sshserver", "sshkey"}) {
+    if (auto v = config::get<std::string>(loaded, engine, trait); v && !v->empty()) {
+      auto where = loaded.origins.find(std::string("IPEngine.") + trait);
+      throw ConfigError((where != loaded.origins.end() ? where->second : std::string("config")) +
+                        ": c.IPEngine." + trait +
+                        ": SSH tunnels are not supported by this ipengine; run it on a host that "
+                        "reaches the controller directly");
+    }
+  }
+
+  // start-up code: exec_lines/exec_files of IPKernelApp or InteractiveShellApp, then -s / -c
+  for (const char* cls : {"IPKernelApp", "InteractiveShellApp"}) {
+    if (auto v = config::get<std::vector<std::string>>(loaded, cls, "exec_lines")) {
+      e.exec_lines = *v;
+      break;
+    }
+  }
+  for (const char* cls : {"IPKernelApp", "InteractiveShellApp"}) {
+    if (auto v = config::get<std::vector<std::string>>(loaded, cls, "exec_files")) {
+      e.exec_files = *v;
+      break;
+    }
+  }
+  if (auto s = config::get<std::string>(loaded, engine, "startup_script"); s && !s->empty()) {
+    e.exec_files.push_back(*s);
+  }
+  if (auto s = config::get<std::string>(loaded, engine, "startup_command"); s && !s->empty()) {
+    e.exec_lines.push_back(*s);
+  }
+  if (use_mpi) {
+    std::string init = config::get_or<std::string>(
+        loaded, engine, "init_mpi",
+        "from mpi4py import MPI\nmpi_rank = MPI.COMM_WORLD.Get_rank()\n"
+        "mpi_size = MPI.COMM_WORLD.Get_size()\n");
+    if (!init.empty()) e.exec_lines.insert(e.exec_lines.begin(), init);
+  }
+  e.startup_dir = profile.startup().string();
+
+  // 5. session: $IPP_SESSION_KEY wins (7.1 applies it after the command line)
+  const std::initializer_list<std::string_view> session = {"Session"};
+  auto& s = e.session;
+  if (auto key = config::get<std::string>(loaded, session, "key")) {
+    s.key = *key;
+    setup.session_key_configured = true;
+  } else if (auto keyfile = config::get<std::string>(loaded, session, "keyfile");
+             keyfile && !keyfile->empty()) {
+    std::ifstream in(*keyfile);
+    if (!in) throw ConfigError("Session.keyfile: cannot read '" + *keyfile + "'");
+    std::getline(in, s.key);
+    setup.session_key_configured = true;
+  }
+  if (auto key = env("IPP_SESSION_KEY")) {
+    s.key = *key;
+    setup.session_key_configured = true;
+  }
+  s.signature_scheme = config::get_or<std::string>(loaded, session, "signature_scheme",
+                                                   "hmac-sha256");
+  s.username = config::get_or<std::string>(loaded, session, "username", "");
+  s.session_id = config::get_or<std::string>(loaded, session, "session", "");
+  if (s.session_id.empty()) s.session_id = new_id();
+
+  // 6. the interpreter
+  auto& py = setup.python;
+  py.engine_uuid = s.session_id;
+  py.buffer_threshold = config::get_or<int>(loaded, session, "buffer_threshold", 1024);
+  py.item_threshold = config::get_or<int>(loaded, session, "item_threshold", 64);
+  py.use_ipython = config::get_or<bool>(loaded, engine, "use_ipython", true);
+  if (env("IPP_ENGINE_PLAIN_PYTHON").value_or("0") != "0") py.use_ipython = false;
+  py.profile_dir = setup.profile_dir;
+  if (auto interp = env("IPP_ENGINE_PYTHON")) py.interpreter = *interp;
+
+  if (loaded_out != nullptr) *loaded_out = std::move(loaded);
+  return setup;
+}
+
+void load_connection(EngineSetup& setup, const EnvLookup& env) {
+  nlohmann::json j;
+  if (auto info = env("IPP_CONNECTION_INFO")) {
+    setup.connection_origin = "$IPP_CONNECTION_INFO";
+    try {
+      j = nlohmann::json::parse(*info);
+    } catch (const std::exception& e) {
+      throw ConfigError("$IPP_CONNECTION_INFO is not valid JSON: " + std::string(e.what()));
+    }
+  } else {
+    const fs::path file = setup.url_file;
+    std::error_code ec;
+    if (!fs::exists(file, ec) && setup.wait_for_url_file > 0) {
+      spdlog::warn("Connection file '{}' not found", file.string());
+      spdlog::warn("Waiting up to {:.1f} seconds for it to arrive.", setup.wait_for_url_file);
+      auto deadline = std::chrono::steady_clock::now() +
+                      std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                          std::chrono::duration<double>(setup.wait_for_url_file));
+      while (!fs::exists(file, ec) && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    }
+    if (!fs::exists(file, ec)) {
+      throw ConfigError("Fatal: connection file never arrived: " + file.string());
+    }
+    spdlog::info("Loading connection file '{}'", file.string());
+    setup.connection_origin = file.string();
+    std::ifstream in(file);
+    std::stringstream text;
+    text << in.rdbuf();
+    try {
+      j = nlohmann::json::parse(text.str());
+    } catch (const std::exception& e) {
+      // a controller may be writing it right now; one retry after a moment
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      std::ifstream again(file);
+      std::stringstream t2;
+      t2 << again.rdbuf();
+      try {
+        j = nlohmann::json::parse(t2.str());
+      } catch (const std::exception& e2) {
+        throw ConfigError(file.string() + ": not valid JSON: " + e2.what());
+      }
+    }
+  }
+  auto info = config::ConnectionInfo::from_json(j, config::ConnectionKind::Engine,
+                                                setup.connection_origin);
+  if (setup.cli_location) info.location = *setup.cli_location;
+  if (info.curve_serverkey && !info.curve_serverkey->empty()) {
+    throw ConfigError(setup.connection_origin +
+                      ": curve_serverkey: CurveZMQ is not supported by this ipengine");
+  }
+  if (info.pack != "json" || info.unpack != "json") {
+    throw ConfigError(setup.connection_origin + ": pack/unpack '" + info.pack + "'/'" +
+                      info.unpack + "': only the json packer is supported");
+  }
+  spdlog::warn("Not using CurveZMQ security");
+  // the file's key wins unless it is empty and a key was configured (IPEngine.load_connector_file)
+  if (!info.key.empty() || !setup.session_key_configured) setup.engine.session.key = info.key;
+  setup.engine.session.signature_scheme = info.signature_scheme;
+  setup.engine.connection = std::move(info);
+}
+
+}  // namespace ipp::engine

@@ -1,0 +1,400 @@
+"""The C++ ipengine against Debian's Python controller and the unmodified Python client.
+
+Run from the repository root (the conftest of tests/integration provides the cluster plumbing):
+
+    IPP_BIN_DIR=build-engine/bin /usr/bin/python3 -m pytest tests/integration/engine -v
+
+Every test uses real subprocesses in a temporary IPYTHONDIR, only 127.0.0.1, and the cluster is
+torn down (processes and files) at the end of the module. The controller pings every 500 ms.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from ipp_testcluster import Impl, TestCluster, cpp_binary, cpp_binary_available, scaled, wait_for  # noqa: E402
+
+import ipyparallel as ipp  # noqa: E402
+from ipyparallel import error as ipp_error  # noqa: E402
+
+# functions sent to engines must live in __main__ there (this module is not importable on them)
+I = ipp.interactive
+
+REPO = HERE.parents[2]
+if not os.environ.get("IPP_BIN_DIR") and not cpp_binary_available("ipengine"):
+    for candidate in ("build-engine/bin", "build/bin"):
+        if (REPO / candidate / "ipengine").exists():
+            os.environ["IPP_BIN_DIR"] = str(REPO / candidate)
+            break
+
+pytestmark = pytest.mark.skipif(
+    not cpp_binary_available("ipengine"), reason=f"C++ ipengine not built ({cpp_binary('ipengine')})"
+)
+
+CPP = Impl("python", "cpp")
+
+
+def _start(impl: Impl, n: int, name: str) -> tuple[TestCluster, ipp.Client]:
+    cluster = TestCluster(impl, name=name, ping_ms=500)
+    try:
+        rc = cluster.start(n, timeout=60)
+    except Exception:
+        logs = cluster.logs()
+        cluster.stop(graceful=False)
+        cluster.remove_files()
+        pytest.fail(f"cluster did not start:\n{logs}", pytrace=False)
+    return cluster, rc
+
+
+def _stop(cluster: TestCluster):
+    _notes, problems = cluster.stop()
+    logs = cluster.logs() if problems else ""
+    cluster.remove_files()
+    assert not problems, f"{problems}\n{logs}"
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    c, _ = _start(CPP, 2, "cppengine")
+    yield c
+    _stop(c)
+
+
+@pytest.fixture(scope="module")
+def rc(cluster):
+    return cluster.clients[0]
+
+
+def engine_pid(rc, eid):
+    return rc[eid].apply_sync(os.getpid)
+
+
+def add_engine(cluster, rc, kind_impl=None):
+    """Start one more C++ engine and return its id once registered."""
+    before = set(rc.ids)
+    cluster.start_engines(1)
+    wait_for(lambda: set(rc.ids) - before, 60, interval=0.1, message="the new engine")
+    (eid,) = set(rc.ids) - before
+    return eid
+
+
+# ------------------------------------------------------------------------------ basics
+def test_engines_are_the_cpp_binary(cluster, rc):
+    assert len(rc.ids) == 2
+    for eid in rc.ids:
+        proc = cluster.engine_proc_for_pid(engine_pid(rc, eid))
+        assert proc.kind == "cpp"
+        assert Path(proc.argv[0]).name == "ipengine"
+
+
+def test_apply_sync(rc):
+    @I
+    def double(x):
+        return 2 * x
+
+    assert rc[:].apply_sync(double, 21) == [42, 42]
+    assert rc[:].apply_sync(I(lambda *a, **k: (a, k)), 1, "two", three=3) == [((1, "two"), {"three": 3})] * 2
+
+
+def test_execute_with_stdout(rc):
+    ar = rc[:].execute("x = 6 * 7\nprint('value', x)", block=True)
+    assert ar.stdout == ["value 42\n", "value 42\n"]
+    assert rc[:].pull("x", block=True) == [42, 42]
+
+
+def test_execute_result_and_display(rc):
+    ar = rc[:].execute("from IPython.display import display\ndisplay('shown')\n1 + 1",
+                       silent=False, block=True)
+    for result in ar.execute_result:
+        assert result["data"]["text/plain"] == "2"
+    for outputs in ar.outputs:
+        assert any(o["data"].get("text/plain") == "'shown'" for o in outputs)
+
+
+def test_magic(rc):
+    rc[:].execute("%env IPP_ENGINE_TEST_VAR=yes", block=True)
+    assert rc[:].apply_sync(I(lambda: __import__("os").environ["IPP_ENGINE_TEST_VAR"])) == ["yes"] * 2
+
+
+def test_push_pull_scatter_gather(rc):
+    dv = rc[:]
+    dv.push({"a": 5, "b": [1, 2, 3], "big": b"z" * 100_000}, block=True)
+    assert dv.pull(("a", "b"), block=True) == [[5, [1, 2, 3]]] * 2
+    assert dv.pull("big", block=True) == [b"z" * 100_000] * 2
+    dv.scatter("part", list(range(17)), block=True)
+    assert dv.gather("part", block=True) == list(range(17))
+    dv["c"] = "dict-style"
+    assert dv["c"] == ["dict-style"] * 2
+
+
+def test_load_balanced_map_1000_squares(rc):
+    lv = rc.load_balanced_view()
+    result = lv.map_sync(I(lambda x: x * x), range(1000))
+    assert result == [x * x for x in range(1000)]
+
+
+def test_remote_error(rc):
+    @I
+    def boom():
+        return 1 / 0
+
+    eid = rc.ids[0]
+    with pytest.raises(ipp_error.RemoteError) as info:
+        rc[eid].apply_sync(boom)
+    err = info.value
+    assert err.ename == "ZeroDivisionError"
+    assert "division by zero" in err.evalue
+    assert err.engine_info["engine_id"] == eid
+    assert err.engine_info["engine_uuid"] == rc._engines[eid]
+    assert any("boom" in line for line in err.traceback.splitlines())
+
+
+def test_remote_error_on_all_engines(rc):
+    with pytest.raises(ipp_error.CompositeError) as info:
+        rc[:].apply_sync(I(lambda: 1 / 0))
+    assert len(info.value.elist) == 2
+
+
+def test_require_and_depend(rc):
+    @ipp.require("os")
+    @I
+    def uses_os():
+        return os.getpid() > 0
+
+    lv = rc.load_balanced_view()
+    assert lv.apply_sync(uses_os) is True
+
+    @ipp.require("a_module_that_does_not_exist_anywhere")
+    @I
+    def impossible():
+        return 1
+
+    eid = rc.ids[0]
+    with pytest.raises(ipp_error.RemoteError) as info:
+        rc[eid].apply_sync(impossible)
+    assert info.value.ename == "UnmetDependency"
+    # with explicit targets the scheduler gives up once every target refused (without targets
+    # it keeps the task queued for engines that may come later, as in Python)
+    with pytest.raises(ipp_error.RemoteError) as info:
+        rc.load_balanced_view(targets=list(rc.ids)).apply_sync(impossible)
+    assert info.value.ename == "ImpossibleDependency"
+
+    @I
+    def is_engine(target):
+        return get_ipython().kernel.engine_id == target  # noqa: F821
+
+    target = rc.ids[1]
+
+    @ipp.depend(is_engine, target)
+    @I
+    def where():
+        return get_ipython().kernel.engine_id  # noqa: F821
+
+    assert lv.apply_sync(where) == target
+
+
+def test_streaming_output(rc):
+    @I
+    def talk():
+        import time
+
+        print("first", flush=False)
+        time.sleep(2)
+        print("second")
+        return "done"
+
+    eid = rc.ids[0]
+    ar = rc[eid].apply_async(talk)
+    t0 = time.monotonic()
+    wait_for(lambda: "first" in (ar.stdout or ""), 1.8, interval=0.02, message="first line")
+    assert not ar.ready(), "the first line must arrive while the task still runs"
+    assert time.monotonic() - t0 < 1.9
+    assert ar.get(timeout=10) == "done"
+    ar.wait_for_output(timeout=5)
+    assert ar.stdout == "first\nsecond\n"
+
+
+def test_interrupt_running_task(rc):
+    eid = rc.ids[0]
+    ar = rc[eid].apply_async(time.sleep, 60)
+    time.sleep(1)
+    assert not ar.ready()
+    t0 = time.monotonic()
+    rc.send_signal(signal.SIGINT, targets=[eid], block=True)
+    with pytest.raises(ipp_error.RemoteError) as info:
+        ar.get(timeout=10)
+    assert info.value.ename == "KeyboardInterrupt"
+    assert time.monotonic() - t0 < 5
+    # the engine is fine afterwards, and an idle SIGINT is ignored
+    rc.send_signal("SIGINT", targets=[eid], block=True)
+    time.sleep(0.3)
+    assert rc[eid].apply_sync(I(lambda: "still here")) == "still here"
+
+
+def test_external_sigint_when_idle_is_ignored(cluster, rc):
+    eid = rc.ids[1]
+    pid = engine_pid(rc, eid)
+    os.kill(pid, signal.SIGINT)
+    time.sleep(0.5)
+    assert psutil.pid_exists(pid)
+    assert rc[eid].apply_sync(I(lambda: 3)) == 3
+
+
+def test_abort_queued_task(rc):
+    eid = rc.ids[0]
+    view = rc[eid]
+    running = view.apply_async(time.sleep, 1.5)
+    queued = view.apply_async(I(lambda: "should not run"))
+    rc.abort(queued, targets=[eid], block=True)
+    with pytest.raises(ipp_error.TaskAborted):
+        queued.get(timeout=10)
+    assert running.get(timeout=10) is None
+    assert view.apply_sync(I(lambda: "after")) == "after"
+
+
+def test_clear(rc):
+    rc[:].push({"to_clear": 1}, block=True)
+    rc[:].clear(block=True)
+    assert rc[:].apply_sync(I(lambda: "to_clear" in globals())) == [False, False]
+
+
+def test_unpicklable_result(rc):
+    import threading
+
+    eid = rc.ids[0]
+    with pytest.raises(ipp_error.RemoteError) as info:
+        rc[eid].apply_sync(threading.Lock)
+    assert "pickle" in str(info.value).lower()
+    assert rc[eid].apply_sync(I(lambda: "ok")) == "ok"
+
+
+def test_task_replacing_stdout(rc):
+    @I
+    def hijack():
+        import io
+        import sys
+
+        sys.stdout = io.StringIO()
+        print("swallowed")
+        return "hijacked"
+
+    eid = rc.ids[0]
+    ar = rc[eid].apply_async(hijack)
+    assert ar.get(timeout=10) == "hijacked"
+    ar.wait_for_output(timeout=5)
+    assert "replaced sys.stdout" in ar.stderr
+    ar = rc[eid].apply_async(print, "visible again")
+    ar.get(timeout=10)
+    ar.wait_for_output(timeout=5)
+    assert ar.stdout == "visible again\n"
+
+
+def test_sys_exit_is_a_task_error(rc):
+    import sys as _sys
+
+    eid = rc.ids[0]
+    with pytest.raises(ipp_error.RemoteError) as info:
+        rc[eid].apply_sync(_sys.exit, 3)
+    assert info.value.ename == "SystemExit"
+    with pytest.raises(ipp_error.RemoteError) as info:
+        rc[eid].execute("import sys; sys.exit(1)", block=True)
+    assert info.value.ename == "SystemExit"
+    assert rc[eid].apply_sync(I(lambda: "alive")) == "alive"
+
+
+@pytest.mark.slow
+def test_long_task_keeps_registration(rc):
+    # 20 s of busy Python with a 500 ms ping: the heart thread keeps answering
+    @I
+    def spin(seconds):
+        import time
+
+        end = time.time() + seconds
+        n = 0
+        while time.time() < end:
+            n += 1
+        return n
+
+    ids = list(rc.ids)
+    eid = ids[0]
+    ar = rc[eid].apply_async(spin, 20)
+    assert ar.get(timeout=60) > 0
+    assert rc.ids == ids
+    assert rc.queue_status(targets=eid, verbose=False)["completed"] >= 0
+
+
+# ------------------------------------------------------------------- engines that go away
+def _exit_status(cluster, eid_pid):
+    proc = cluster.engine_proc_for_pid(eid_pid)
+    proc.popen.wait(timeout=scaled(20))
+    return proc.popen.returncode
+
+
+def test_shutdown_one_engine(cluster, rc):
+    eid = add_engine(cluster, rc)
+    pid = engine_pid(rc, eid)
+    rc.shutdown(targets=[eid], block=True)
+    assert _exit_status(cluster, pid) == 0
+    wait_for(lambda: eid not in rc.ids, 10, message="unregistration after shutdown")
+    assert len(rc[:].apply_sync(I(lambda: 1))) == 2
+
+
+def test_sigterm_stops_and_unregisters(cluster, rc):
+    eid = add_engine(cluster, rc)
+    pid = engine_pid(rc, eid)
+    os.kill(pid, signal.SIGTERM)
+    assert _exit_status(cluster, pid) == 0
+    # the engine's own unregistration_request: well before heartbeat loss (~5.5 s) would tell
+    t0 = time.monotonic()
+    wait_for(lambda: eid not in rc.ids, 4, message="unregistration after SIGTERM")
+    assert time.monotonic() - t0 < 4
+
+
+def test_segfault_is_an_engine_death(cluster, rc):
+    eid = add_engine(cluster, rc)
+    pid = engine_pid(rc, eid)
+
+    @I
+    def crash():
+        import ctypes
+
+        return ctypes.string_at(0)
+
+    ar = rc[eid].apply_async(crash)
+    t0 = time.monotonic()
+    with pytest.raises(ipp_error.RemoteError) as info:
+        ar.get(timeout=30)
+    # no nanny: the controller notices through the heartbeat (~11 periods of 500 ms)
+    assert info.value.ename == "EngineError"
+    assert time.monotonic() - t0 < 15
+    assert _exit_status(cluster, pid) != 0
+    wait_for(lambda: eid not in rc.ids, 20, message="unregistration after the crash")
+    # the others go on
+    assert len(rc[:].apply_sync(I(lambda: 1))) == 2
+
+
+# --------------------------------------------------------------------------- mixed cluster
+def test_mixed_cluster_with_python_engines():
+    c, rc = _start(Impl("python", "mixed"), 4, "mixed")
+    try:
+        kinds = sorted(c.engine_proc_for_pid(p).kind for p in rc[:].apply_sync(os.getpid))
+        assert kinds == ["cpp", "cpp", "python", "python"]
+        assert rc[:].apply_sync(I(lambda x: x + 1), 1) == [2] * 4
+        lv = rc.load_balanced_view()
+        assert lv.map_sync(I(lambda x: x * 3), range(100)) == [x * 3 for x in range(100)]
+        rc[:].scatter("v", list(range(8)), block=True)
+        assert rc[:].gather("v", block=True) == list(range(8))
+        with pytest.raises(ipp_error.CompositeError):
+            rc[:].apply_sync(I(lambda: 1 / 0))
+    finally:
+        _stop(c)
