@@ -154,8 +154,22 @@ int main(int argc, char** argv) {
     if (app.count("--enginessh")) o.engine_ssh_server = enginessh;
     o.transport = get_or<std::string>(config, {"IPController"}, "transport", "tcp");
     if (app.count("--transport")) o.transport = transport;
-    if (auto v = get<std::vector<int>>(config, {"IPController"}, "ports")) o.ports = *v;
-    if (auto v = get<std::string>(config, {"IPController"}, "ports")) o.ports = parse_ports(*v);
+    if (auto v = get<ipp::config::ConfigTree>(config, {"IPController"}, "ports")) {
+      // A port-range string ("10101-10120") or a list of ints.
+      if (v->is_string()) {
+        o.ports = parse_ports(v->get<std::string>());
+      } else if (v->is_array()) {
+        for (const auto& p : *v) {
+          if (!p.is_number_integer()) throw ConfigError("c.IPController.ports: not a port: " + p.dump());
+          o.ports.push_back(p.get<int>());
+        }
+      }
+    }
+    for (const char* trait : {"regport", "engine_ports", "client_ports"}) {
+      if (auto v = get<ipp::config::ConfigTree>(config, {"IPController"}, trait)) {
+        if (v->is_number_integer()) o.ports.insert(o.ports.begin(), v->get<int>());
+      }
+    }
     if (app.count("--ports")) o.ports = parse_ports(ports);
     if (app.count("--port")) o.ports.insert(o.ports.begin(), port);
     o.reuse_files = get_or<bool>(config, {"IPController"}, "reuse_files", false) || reuse || restore;

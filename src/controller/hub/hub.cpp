@@ -252,8 +252,7 @@ void Hub::fail_stranded(int id, const std::string& uuid, std::vector<std::string
                     {"engine_uuid", uuid}};
     auto r = db_->update_record(msg_id, std::move(u));
     if (!r) db_error(r.error(), "update", msg_id);
-    pending_.erase(msg_id);
-    owner_.erase(msg_id);
+    complete(msg_id, uuid);
   }
 }
 
@@ -452,30 +451,24 @@ void Hub::result_request(const std::vector<std::string>& route, const Message& m
     if (id.is_string()) ids.insert(id.get<std::string>());
   }
   bool status_only = m.content.value("status_only", false);
+  // Full results come from the record store (NoDB answers NoData, as Python's does).
+  std::unordered_map<std::string, db::TaskRecord> records;
+  if (!status_only && !ids.empty()) {
+    auto found = db_->find_records(Json{{"msg_id", Json{{"$in", Json(ids)}}}});
+    if (!found) {
+      send_reply(route, msg::kResultReply, wrap_error(found.error()), m.header);
+      return;
+    }
+    for (auto& r : *found) {
+      std::string id = r.fields.value("msg_id", std::string());
+      records.emplace(std::move(id), std::move(r));
+    }
+  }
   Json pending = Json::array(), completed = Json::array();
   Json content{{"status", "ok"}};
   Frames buffers;
-  for (const auto& id : ids) {
-    if (pending_.count(id) != 0) {
-      pending.push_back(id);
-      continue;
-    }
-    auto rec = db_->get_record(id);
-    if (!rec) {
-      std::string evalue = rec.error().ename == "NoData" ? rec.error().evalue
-                                                         : wire::python_repr("No such message: " + id);
-      content = wire::wrap_exception(rec.error().ename == "NoData" ? "NoData" : "KeyError", evalue);
-      buffers.clear();
-      send_reply(route, msg::kResultReply, std::move(content), m.header);
-      return;
-    }
-    const Json& f = rec->fields;
-    if (f.value("completed", Json()).is_null()) {
-      pending.push_back(id);
-      continue;
-    }
-    completed.push_back(id);
-    if (status_only) continue;
+  auto extract = [&](const std::string& id, const db::TaskRecord& rec) {
+    const Json& f = rec.fields;
     Json io{{"execute_input", f.value("execute_input", Json())},
             {"execute_result", f.value("execute_result", Json())},
             {"error", f.value("error", Json())},
@@ -488,7 +481,39 @@ void Hub::result_request(const std::vector<std::string>& route, const Message& m
                        {"result_content", f.value("result_content", Json())},
                        {"received", f.value("received", Json())},
                        {"io", io}};
-    for (const auto& b : rec->result_buffers) buffers.push_back(wire::frame(b));
+    for (const auto& b : rec.result_buffers) buffers.push_back(wire::frame(b));
+  };
+  for (const auto& id : ids) {
+    if (pending_.count(id) != 0) {
+      pending.push_back(id);
+      continue;
+    }
+    if (status_only) {
+      if (completed_ids_.count(id) != 0) {
+        completed.push_back(id);
+        continue;
+      }
+      // Older than the in-memory window: ask the store.
+      auto rec = db_->get_record(id);
+      if (rec) {
+        (rec->fields.value("completed", Json()).is_null() ? pending : completed).push_back(id);
+        continue;
+      }
+    } else {
+      auto it = records.find(id);
+      if (it != records.end()) {
+        if (it->second.fields.value("completed", Json()).is_null()) {
+          pending.push_back(id);
+        } else {
+          completed.push_back(id);
+          extract(id, it->second);
+        }
+        continue;
+      }
+    }
+    send_reply(route, msg::kResultReply, wire::wrap_key_error("No such message: " + id),
+               m.header);
+    return;
   }
   content["pending"] = pending;
   content["completed"] = completed;
@@ -790,6 +815,13 @@ void Hub::save_destination(const std::string& msg_id, const std::string& engine)
 
 void Hub::complete(const std::string& msg_id, const std::string& engine_uuid) {
   pending_.erase(msg_id);
+  if (completed_ids_.insert(msg_id).second) {
+    completed_order_.push_back(msg_id);
+    if (completed_order_.size() > options_.completed_window) {
+      completed_ids_.erase(completed_order_.front());
+      completed_order_.pop_front();
+    }
+  }
   unassigned_.erase(msg_id);
   int eid = -1;
   auto o = owner_.find(msg_id);

@@ -42,6 +42,9 @@ struct HubOptions {
   std::filesystem::path engine_state_file;
   bool restore = false;
   std::size_t recent_completed = 1000;  // msg_ids kept per engine for verbose queue_status
+  // Completed msg_ids answered from memory by status-only result requests; older ones are
+  // looked up in the record store. Python keeps them all, which grows without bound.
+  std::size_t completed_window = 200000;
 };
 
 class Hub {
@@ -126,6 +129,8 @@ class Hub {
   std::unordered_set<std::string> pending_;      // requests without a result yet
   std::unordered_set<std::string> unassigned_;   // tasks not yet given to an engine
   std::unordered_map<std::string, int> owner_;   // pending msg_id -> engine id
+  std::unordered_set<std::string> completed_ids_;
+  std::deque<std::string> completed_order_;
   bool shutting_down_ = false;
 };
 

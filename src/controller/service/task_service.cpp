@@ -166,7 +166,7 @@ void TaskService::apply(sched::Actions&& actions, Frames* reply) {
   for (auto& action : actions) {
     if (auto* d = std::get_if<sched::Dispatch>(&action)) {
       send_to_engine(d->msg_id, d->engine_uuid);
-    } else if (auto* r = std::get_if<sched::Relay>(&action)) {
+    } else if (std::holds_alternative<sched::Relay>(action)) {
       if (reply != nullptr) {
         monitor("outtask", *reply);
         net::send_frames(client_, std::move(*reply));
