@@ -139,7 +139,8 @@ int main(int argc, char** argv) {
 
     using ipp::config::get;
     using ipp::config::get_or;
-    ipp::controller::ControllerOptions o{pdir};
+    ipp::controller::ControllerOptions o;
+    o.profile = pdir;
     o.cluster_id = get_or<std::string>(config, {"IPController", "BaseParallelApplication"},
                                        "cluster_id", env_or("IPP_CLUSTER_ID", ""));
     if (app.count("--cluster-id")) o.cluster_id = cluster_id;
