@@ -101,30 +101,11 @@ int Engine::run() {
   registration_->connect(reg_url);
   send_registration();
 
-  // The interpreter starts while the registration request travels (the reply usually arrives
-  // before Python has imported IPython).
-  try {
-    interpreter_ = make_interpreter_(*this);
-    std::lock_guard lock(info_mutex_);
-    kernel_info_ = interpreter_->kernel_info();
-  } catch (const std::exception& e) {
-    spdlog::critical("Could not start the Python interpreter: {}", e.what());
-    send_unregistration(*registration_, *session_);
-    request_exit(1, "interpreter failed", false);
-  }
-
-  if (!exit_requested_) {
-    main_.add(*registration_, [this] { on_registration_reply(); });
-    auto elapsed = std::chrono::steady_clock::now() - registration_sent_;
-    auto limit = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-        std::chrono::duration<double>(config_.timeout_s));
-    registration_timer_ = main_.call_later(std::max(limit - elapsed, Duration::zero()),
-                                           [this] { on_registration_timeout(); });
-    if (interpreter_ && interpreter_->signal_fd() >= 0) {
-      main_.add_fd(interpreter_->signal_fd(), [this] { interpreter_->check_signals(); });
-    }
-    main_.run();
-  }
+  main_.add(*registration_, [this] { on_registration_reply(); });
+  auto limit = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(config_.timeout_s));
+  registration_timer_ = main_.call_later(limit, [this] { on_registration_timeout(); });
+  main_.run();
   teardown();
   return exit_code_.load();
 }
@@ -248,14 +229,39 @@ void Engine::complete_registration(const Json& content) {
 
   control_.post([this] { connect_control(); });
 
-  shell_handler_ = std::make_unique<ShellHandler>(identity_, *interpreter_, *publisher_, aborts_,
-                                                  *session_, ids_);
   registered_ = true;
   main_.add(*shell_, [this] { on_shell_readable(); });
+  // Python starts now, with the heart already beating: the hub completes the registration on
+  // the first pong while the interpreter imports; requests queue until it is ready.
+  main_.post([this] { start_interpreter(); });
+}
 
-  interpreter_->start(identity_.id);
+void Engine::start_interpreter() {
+  if (exit_requested_) return;
+  try {
+    interpreter_ = make_interpreter_(*this);
+    {
+      std::lock_guard lock(info_mutex_);
+      kernel_info_ = interpreter_->kernel_info();
+    }
+    if (interpreter_->signal_fd() >= 0) {
+      main_.add_fd(interpreter_->signal_fd(), [this] { interpreter_->check_signals(); });
+    }
+    interpreter_->start(identity_.id);
+  } catch (const std::exception& e) {
+    spdlog::critical("Could not start the Python interpreter: {}", e.what());
+    interpreter_.reset();
+    request_exit(1, "interpreter failed");
+    return;
+  }
+  shell_handler_ = std::make_unique<ShellHandler>(identity_, *interpreter_, *publisher_, aborts_,
+                                                  *session_, ids_);
   interpreter_->run_startup(config_.exec_lines, config_.exec_files, config_.startup_dir);
   spdlog::info("Completed registration with id {}", identity_.id);
+  if (!pending_.empty() && !process_posted_) {
+    process_posted_ = true;
+    main_.post([this] { process_next(); });
+  }
 }
 
 // ------------------------------------------------------------------------------- shell
@@ -269,7 +275,7 @@ void Engine::on_shell_readable() {
     }
     pending_.push_back(Pending{std::move(decoded).value(), false});
   }
-  if (!pending_.empty() && !process_posted_) {
+  if (!pending_.empty() && !process_posted_ && shell_handler_) {
     process_posted_ = true;
     main_.post([this] { process_next(); });
   }
@@ -289,7 +295,7 @@ void Engine::abort_queued_executes() {
 
 void Engine::process_next() {
   process_posted_ = false;
-  if (exit_requested_) return;
+  if (exit_requested_ || !shell_handler_) return;
   if (aborts_.take_abort_queued()) abort_queued_executes();
   if (pending_.empty()) return;
   Pending next = std::move(pending_.front());
@@ -352,7 +358,7 @@ void Engine::on_control_readable() {
 
 void Engine::clear_namespace(std::function<void()> done) {
   main_.post([this, done = std::move(done)] {
-    if (interpreter_) interpreter_->clear();
+    if (interpreter_ && shell_handler_) interpreter_->clear();
     control_.post(done);
   });
 }

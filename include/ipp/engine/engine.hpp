@@ -71,6 +71,7 @@ class Engine final : public ControlActions, public InterpreterHost {
   void on_registration_reply();
   void on_registration_timeout();
   void complete_registration(const wire::Json& content);
+  void start_interpreter();
   void on_shell_readable();
   void process_next();
   void abort_queued_executes();
