@@ -738,6 +738,8 @@ class Bridge:
         return failures
 
     def _run_file(self, path):
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"No such startup file: {path!r}")
         shell = self.shell
         if self.using_ipython and path.endswith(".ipy"):
             shell.safe_execfile_ipy(path, raise_exceptions=True)

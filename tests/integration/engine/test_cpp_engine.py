@@ -11,7 +11,9 @@ torn down (processes and files) at the end of the module. The controller pings e
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -398,3 +400,118 @@ def test_mixed_cluster_with_python_engines():
             rc[:].apply_sync(I(lambda: 1 / 0))
     finally:
         _stop(c)
+
+
+# ------------------------------------------------------------------ start-up and lifecycle
+def _spawn_engine(cluster, extra_args=(), env_updates=None, role="engine-extra"):
+    """Start a C++ engine with extra arguments/environment; it is cleaned up with the cluster."""
+    saved = dict(cluster.env)
+    if env_updates:
+        cluster.env.update(env_updates)
+    try:
+        argv = cluster.engine_argv("cpp") + list(extra_args)
+        proc = cluster._spawn(f"{role}-{len(cluster.engines)}", "cpp", argv)
+    finally:
+        cluster.env = saved
+    cluster.engines.append(proc)
+    return proc
+
+
+def _new_id(rc, before, timeout=60):
+    wait_for(lambda: set(rc.ids) - before, timeout, interval=0.1, message="the new engine")
+    (eid,) = set(rc.ids) - before
+    return eid
+
+
+def test_startup_command_from_config_file(cluster, rc):
+    config = cluster.profile_dir / "ipengine_config.py"
+    config.write_text("c = get_config()\nc.IPEngine.startup_command = 'from_config = 6 * 7'\n")
+    try:
+        before = set(rc.ids)
+        proc = _spawn_engine(cluster, ["-s", str(cluster.root / "missing_is_logged.py")])
+        eid = _new_id(rc, before)
+        wait_for(lambda: b"Completed registration" in proc.log_path.read_bytes(), 30)
+        assert rc[eid].pull("from_config", block=True) == 42
+        assert b"startup code failed" in proc.log_path.read_bytes()
+    finally:
+        config.unlink()
+    rc.shutdown(targets=[eid], block=True)
+    proc.popen.wait(timeout=scaled(20))
+
+
+def test_connection_info_from_environment(cluster, rc):
+    info = cluster.engine_file.read_text()
+    before = set(rc.ids)
+    proc = _spawn_engine(cluster, ["--file=/nonexistent/ipcontroller-engine.json", "--IPEngine.id=42"],
+                         env_updates={"IPP_CONNECTION_INFO": info})
+    eid = _new_id(rc, before)
+    assert eid == 42  # the requested id
+    assert rc[eid].apply_sync(I(lambda: "from env")) == "from env"
+    rc.shutdown(targets=[eid], block=True)
+    assert proc.popen.wait(timeout=scaled(20)) == 0
+
+
+def test_missing_connection_file_exits_1():
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="ipp-engine-test-missing-"))
+    try:
+        p = subprocess.run(
+            [str(cpp_binary("ipengine")), "--file=/nonexistent/x-engine.json",
+             "--IPEngine.wait_for_url_file=0.3", f"--profile-dir={root}"],
+            capture_output=True, timeout=scaled(30), env={k: v for k, v in os.environ.items()
+                                                          if not k.startswith("IPP_")})
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    assert p.returncode == 1
+    assert b"connection file never arrived" in p.stderr
+
+
+def test_registration_timeout_exits_255(tmp_path):
+    # a registration port nobody answers on
+    import json
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    info = {"ssh": "", "interface": "tcp://127.0.0.1", "registration": port, "control": port,
+            "mux": port, "task": port, "iopub": port, "hb_ping": port, "hb_pong": port,
+            "broadcast": [port], "key": "k", "location": "127.0.0.1", "pack": "json",
+            "unpack": "json", "signature_scheme": "hmac-sha256"}
+    f = tmp_path / "engine.json"
+    f.write_text(json.dumps(info))
+    (tmp_path / "profile").mkdir()
+    t0 = time.monotonic()
+    p = subprocess.run([str(cpp_binary("ipengine")), f"--file={f}", "--timeout=1",
+                        f"--profile-dir={tmp_path}/profile"],
+                       capture_output=True, timeout=scaled(30),
+                       env={k: v for k, v in os.environ.items() if not k.startswith("IPP_")})
+    assert p.returncode == 255
+    assert b"Registration timed out after 1.0 seconds" in p.stderr
+    assert time.monotonic() - t0 < 10
+
+
+@pytest.mark.slow
+def test_engine_exits_when_heartbeats_stop():
+    c = TestCluster(CPP, name="hbloss", ping_ms=500)
+    try:
+        c.start_controller()
+        rc = c.connect()
+        proc = _spawn_engine(c, ["--IPEngine.max_heartbeat_misses=4"])
+        wait_for(lambda: rc.ids, 60, interval=0.1, message="engine registration")
+        # the whole controller process group: its heart monitor is a separate process
+        os.killpg(c.controller.pid, signal.SIGSTOP)
+        try:
+            t0 = time.monotonic()
+            status = proc.popen.wait(timeout=scaled(30))
+            elapsed = time.monotonic() - t0
+        finally:
+            os.killpg(c.controller.pid, signal.SIGCONT)
+        assert status == 0
+        assert 3 < elapsed < 15  # 4 checks of 1 s (ping + 500 ms)
+        assert b"Maximum number of heartbeats misses reached" in proc.log_path.read_bytes()
+    finally:
+        _notes, problems = c.stop()
+        c.remove_files()
