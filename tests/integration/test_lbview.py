@@ -7,7 +7,7 @@ import pytest
 
 from ipyparallel import error, interactive
 
-from conftest import running_cluster
+from ipp_fixtures import running_cluster
 from ipp_testcluster import scaled, wait_for
 
 N_ENGINES = 3

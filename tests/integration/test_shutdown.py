@@ -8,7 +8,7 @@ import pytest
 
 from ipyparallel import interactive
 
-from conftest import running_cluster
+from ipp_fixtures import running_cluster
 from ipp_testcluster import kill_proc, wait_for
 
 
