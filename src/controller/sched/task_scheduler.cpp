@@ -268,6 +268,19 @@ void TaskScheduler::fail_job(Job& job, const char* ename, Actions& out) {
   out.emplace_back(Fail{msg_id, ename, ""});
   out.emplace_back(Forget{msg_id});
   finished_.push_back(msg_id);
+  remember_finished(msg_id);
+}
+
+void TaskScheduler::remember_finished(const std::string& msg_id) {
+  finished_history_.push_back(msg_id);
+  while (finished_history_.size() > options_.finished_limit) {
+    auto it = tasks_.find(finished_history_.front());
+    if (it != tasks_.end() &&
+        (it->second.state == State::Completed || it->second.state == State::Failed)) {
+      tasks_.erase(it);
+    }
+    finished_history_.pop_front();
+  }
 }
 
 Actions TaskScheduler::reply(const std::string& msg_id, const std::string& engine_uuid,
@@ -341,6 +354,7 @@ void TaskScheduler::finish(Job& job, std::uint32_t slot, bool ok, bool engine_di
   }
   out.emplace_back(Forget{msg_id});
   finished_.push_back(msg_id);
+  remember_finished(msg_id);
 }
 
 // A task finished: re-examine, in submission order, the queued tasks that depend on it.

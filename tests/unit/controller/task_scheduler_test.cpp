@@ -428,3 +428,25 @@ TEST(TaskScheduler, ThroughputSmoke) {
                 tasks, engines, secs, tasks / secs);
   }
 }
+
+TEST(TaskScheduler, FinishedIdsStayBounded) {
+  TaskScheduler::Options o;
+  o.finished_limit = 10;
+  TaskScheduler s(o);
+  s.engine_registered("e", t0);
+  for (int i = 0; i < 100; ++i) {
+    std::string id = "t" + std::to_string(i);
+    auto a = s.submit(spec(id), t0);
+    ASSERT_EQ(dispatches(a), (std::vector<P>{{id, "e"}}));
+    s.reply(id, "e", true, true, t0);
+  }
+  EXPECT_LE(s.known_task_count(), 10u);
+  // A recent id is still a valid dependency; a forgotten one is like an unknown id.
+  auto recent = s.submit(spec("late", Json{{"after", Json::array({"t99"})}}), t0);
+  EXPECT_EQ(dispatches(recent), (std::vector<P>{{"late", "e"}}));
+  s.reply("late", "e", true, true, t0);
+  auto old = s.submit(spec("stale", Json{{"after", Json::array({"t0"})}}), t0);
+  auto fails = only<Fail>(old);
+  ASSERT_EQ(fails.size(), 1u);
+  EXPECT_EQ(fails[0].ename, "InvalidDependency");
+}

@@ -93,6 +93,10 @@ class TaskScheduler {
     int hwm = 1;  // max outstanding tasks per engine; 0 = unlimited
     std::uint64_t seed = 0x1ab5eed;
     Duration stranded_grace = std::chrono::seconds(5);
+    // Finished msg_ids remembered for dependencies (Python remembers all of them, which grows
+    // without bound over a long run). The oldest beyond this count are forgotten: a new task
+    // naming one of them gets InvalidDependency, as for any id the scheduler never saw.
+    std::size_t finished_limit = 200000;
   };
 
   TaskScheduler() : TaskScheduler(Options{}) {}
@@ -186,6 +190,7 @@ class TaskScheduler {
   void propagate(const std::string& id, Actions& out);
   void scan_engine(std::uint32_t slot, Actions& out);
   void drain(Actions& out);
+  void remember_finished(const std::string& msg_id);
 
   Options options_;
   Rng rng_;
@@ -211,6 +216,7 @@ class TaskScheduler {
 
   // Work produced while handling an event, processed by drain() in order.
   std::deque<std::string> finished_;
+  std::deque<std::string> finished_history_;  // oldest first, bounded by finished_limit
   std::deque<std::uint32_t> to_scan_;
 
   std::vector<int> scratch_loads_;
