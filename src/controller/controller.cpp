@@ -87,6 +87,15 @@ std::string bind_ip_of(const std::string& ip) {
 
 int run_controller(const ControllerOptions& opt) {
   auto log = log::get("IPController");
+  // Hold SIGINT/SIGTERM from the start: one that arrives after the connection files exist but
+  // before the reactor listens must still shut down cleanly (and remove the files).
+  {
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &mask, nullptr);
+  }
   zmq::context_t ctx(1);
 
   const auto client_path = opt.profile.client_file(opt.cluster_id);
