@@ -117,11 +117,6 @@ def rc(cluster):
     return cluster.clients[0]
 
 
-@pytest.fixture
-def keep_files(request):
-    return request.config.getoption("--keep-cluster-files")
-
-
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield

@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
@@ -172,8 +172,8 @@ class TestCluster:
 
     # ------------------------------------------------------------- processes
     def _make_env(self) -> dict:
+        # no IPP_SESSION_KEY / IPP_CONNECTION_INFO / IPP_CLUSTER_ID ... from the caller's environment
         env = {k: v for k, v in os.environ.items() if not k.startswith("IPP_")}
-        # keep the bin dir and timeout scale visible to binaries that may want them
         env["IPYTHONDIR"] = str(self.ipython_dir)
         env["PYTHONUNBUFFERED"] = "1"
         env[TAG_VAR] = self.tag

@@ -82,7 +82,7 @@ def test_broadcast_output_and_errors(rc, coalescing):
 
     @interactive
     def fail_on_engine_1():
-        if engine_tag == 1:  # noqa: F821
+        if engine_tag == 1:  # noqa: F821 (engine namespace)
             raise ValueError("engine one")
         return "fine"
 

@@ -1,7 +1,6 @@
 """Task dependencies in the load-balanced scheduler: after, follow, Dependency flags, timeouts,
 impossible and invalid dependencies, and functional dependencies (@require, @depend)."""
 
-import time
 
 import pytest
 
@@ -140,12 +139,10 @@ def test_timeout(lview):
     blocker = lview.apply_async(sleep_and_return, 2.0, "slow")
     with lview.temp_flags(after=blocker, timeout=0.2):
         ar = lview.apply_async(one)
-    t0 = time.monotonic()
     with pytest.raises(error.RemoteError) as excinfo:
         ar.get(timeout=scaled(30))
     assert excinfo.value.ename == "TaskTimeout"
-    # it timed out in the scheduler, long before the dependency finished
-    assert time.monotonic() - t0 < 1.8 * scaled(1)
+    # it timed out in the scheduler while the dependency was still running
     assert not blocker.ready()
     assert blocker.get(timeout=scaled(30)) == "slow"
 

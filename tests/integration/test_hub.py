@@ -1,7 +1,6 @@
 """Hub queries: queue_status, result_status/get_result from another client, db_query,
 hub_history, purge_results, resubmit — with the default in-memory DB, --sqlitedb and --nodb."""
 
-import time
 
 import pytest
 
