@@ -286,7 +286,8 @@ void Hub::load_engine_state() {
                 options_.engine_state_file.string());
     return;
   }
-  for (const auto& [key, value] : state.value("engines", Json::object()).items()) {
+  const Json saved = state.value("engines", Json::object());  // items() must not outlive it
+  for (const auto& [key, value] : saved.items()) {
     try {
       int id = std::stoi(key);
       std::string uuid = value.get<std::string>();
