@@ -161,3 +161,44 @@ def test_sigterm_removes_connection_files(ipython_dir):
         stop(proc)
     assert proc.returncode == 0
     assert not client_file(ipython_dir).exists()
+
+
+def test_restore_keeps_running_engines(ipython_dir):
+    """--restore: engines that outlive a controller restart keep their ids and keep working."""
+    proc = start_controller(ipython_dir, "--reuse")
+    env = dict(os.environ, IPYTHONDIR=str(ipython_dir))
+    engine_log = open(ipython_dir / "engine.log", "wb")
+    engine = subprocess.Popen([PYTHON, "-m", "ipyparallel.engine", "--log-level=20"],
+                              env=env, stdout=engine_log, stderr=subprocess.STDOUT)
+    check = (
+        "import ipyparallel as ipp, os\n"
+        "rc = ipp.Client(timeout=30)\n"
+        "rc.wait_for_engines(1, timeout=60)\n"
+        "print('ids', rc.ids, 'pid', rc[rc.ids[0]].apply_sync(os.getpid))\n"
+        "rc.close()\n"
+    )
+    try:
+        wait_for(lambda: client_file(ipython_dir).exists(), 20, message="connection file")
+        first = subprocess.run([PYTHON, "-c", check], env=env, capture_output=True, text=True,
+                               timeout=scaled(90))
+        assert first.returncode == 0, first.stderr
+        assert f"ids [0] pid {engine.pid}" in first.stdout
+        state = json.loads((ipython_dir / "profile_default" / "log" / "engines.json").read_text())
+        assert list(state["engines"]) == ["0"] and state["next_id"] == 1
+        stop(proc)
+        assert engine.poll() is None  # the engine outlives its controller
+        proc = start_controller(ipython_dir, "--restore")
+        port = json.loads(client_file(ipython_dir).read_text())["registration"]
+        wait_for(lambda: connects("127.0.0.1", port), 30, message="restarted controller")
+        again = subprocess.run([PYTHON, "-c", check], env=env, capture_output=True, text=True,
+                               timeout=scaled(90))
+        assert again.returncode == 0, again.stderr
+        assert f"ids [0] pid {engine.pid}" in again.stdout
+    finally:
+        engine.terminate()
+        try:
+            engine.wait(scaled(15))
+        except subprocess.TimeoutExpired:
+            engine.kill()
+            engine.wait()
+        stop(proc)
