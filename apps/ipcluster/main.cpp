@@ -1,13 +1,19 @@
-// ipcluster: parses the command line, builds the configuration, wires up and runs.
-#include <CLI/CLI.hpp>
+// ipcluster: parses the command line and runs the subcommand (start, stop, engines, list, clean,
+// profile create). Options, config keys, files and exit codes are Python ipyparallel's
+// (cluster-tooling.md §2, §3); see docs/ipcluster.md.
+#include <ipp/cluster/app.hpp>
+#include <ipp/cluster/options.hpp>
 
 #include <iostream>
+#include <string>
+#include <vector>
 
 int main(int argc, char** argv) {
-  CLI::App app{"ipcluster (C++ drop-in for IPython Parallel's ipcluster)", "ipcluster"};
-  app.set_version_flag("--version", IPP_VERSION);
-  app.allow_extras();
-  CLI11_PARSE(app, argc, argv);
-  std::cerr << "ipcluster: not implemented yet\n";
-  return 1;
+  std::vector<std::string> args(argv, argv + argc);
+  auto parsed = ipp::cluster::parse_command_line(args);
+  if (!parsed.options) {
+    (parsed.exit_code == 0 ? std::cout : std::cerr) << parsed.message << "\n";
+    return parsed.exit_code;
+  }
+  return ipp::cluster::run(std::move(*parsed.options));
 }

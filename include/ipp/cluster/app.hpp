@@ -1,0 +1,61 @@
+#pragma once
+// The ipcluster subcommands. run() is everything main() does after parsing the command line;
+// it returns the process exit status (options.hpp exit_code).
+#include <ipp/cluster/options.hpp>
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <ipp/config/config_file.hpp>
+
+namespace ipp::cluster {
+
+// Settings for starting and stopping a cluster, resolved from ipcluster_config.{py,json}, the
+// command line and the defaults of Python ipyparallel 9.1 (cluster-tooling.md §2.4, §5).
+struct ClusterSettings {
+  std::string cluster_id;
+  int n = 0;  // engines for local sets
+  bool n_given = false;
+  std::string engine_launcher = "local";
+  std::string controller_launcher = "local";
+  std::string controller_ip;
+  std::string controller_location;
+  std::vector<std::string> cluster_controller_args;  // Cluster.controller_args + `-- args`
+  double delay = 1.0;
+  double early_shutdown = 30.0;
+  bool daemonize = false;
+  double connection_info_timeout = 60.0;
+  std::vector<std::string> controller_cmd;
+  std::vector<std::string> controller_args;  // ControllerLauncher.controller_args
+  std::vector<std::string> engine_cmd;
+  std::vector<std::string> engine_args;
+  double engine_delay = 0.1;
+  std::map<std::string, std::string> environment;
+  // SSH engines
+  ipp::config::ConfigTree ssh_engines = ipp::config::ConfigTree::object();
+  std::vector<std::string> remote_engine_cmd{"ipengine"};
+  std::vector<std::string> remote_engine_args;
+  std::string remote_profile_dir;  // empty: the local one with $HOME/ stripped
+  std::string remote_python = "python3";
+  bool strict_host_key_checking = true;
+  std::string identity_file;
+  double ssh_timeout = 10.0;
+};
+
+// Reads the settings; throws ConfigError naming the file and key.
+ClusterSettings resolve_settings(const ipp::config::LoadedConfig& config,
+                                 const ClusterOptions& options,
+                                 const std::filesystem::path& profile_dir);
+
+// The local profile dir as the remote side sees it: $HOME/ stripped (SSHLauncher._strip_home).
+std::string strip_home(const std::string& path, const std::string& home);
+
+// Where `ipcluster profile create` finds the commented templates: $IPP_PROFILE_TEMPLATES,
+// <bin>/../share/ipp/profiles, then the source tree's profiles/.
+std::filesystem::path profile_templates_dir();
+
+int run(ClusterOptions options);
+
+}  // namespace ipp::cluster

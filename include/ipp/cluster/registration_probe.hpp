@@ -1,0 +1,32 @@
+#pragma once
+// RegistrationProbe: asks a running controller how many engines have registered, with the
+// client protocol itself — a DEALER sends `connection_request` to the hub's registration port
+// and the `connection_reply` lists the engines (ipyparallel Hub.connection_request). This works
+// the same against our ipcontroller and Python's.
+//
+// Owned by the ipcluster main thread (the socket is created, used and closed there); lives from
+// the moment the controller wrote its client file until the engines have started.
+#include <ipp/config/connection_info.hpp>
+#include <ipp/wire/session.hpp>
+
+#include <zmq.hpp>
+
+#include <optional>
+
+namespace ipp::cluster {
+
+class RegistrationProbe {
+ public:
+  RegistrationProbe(zmq::context_t& context, const ipp::config::ConnectionInfo& client_info);
+
+  void send_request();
+  // Reads every waiting reply; the engine count of the newest valid one, if any.
+  std::optional<int> read_replies();
+  zmq::socket_t& socket() { return socket_; }
+
+ private:
+  zmq::socket_t socket_;
+  ipp::wire::Session session_;
+};
+
+}  // namespace ipp::cluster

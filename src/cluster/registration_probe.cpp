@@ -1,0 +1,31 @@
+#include <ipp/cluster/registration_probe.hpp>
+#include <ipp/net/frames_io.hpp>
+
+namespace ipp::cluster {
+
+RegistrationProbe::RegistrationProbe(zmq::context_t& context,
+                                     const ipp::config::ConnectionInfo& client_info)
+    : socket_(context, zmq::socket_type::dealer),
+      session_(ipp::wire::SessionConfig{client_info.key, client_info.signature_scheme, "", ""}) {
+  socket_.set(zmq::sockopt::linger, 0);
+  socket_.connect(client_info.url(client_info.registration));
+}
+
+void RegistrationProbe::send_request() {
+  auto msg = session_.make("connection_request");
+  (void)ipp::net::send_frames(socket_, session_.serialize(std::move(msg)));
+}
+
+std::optional<int> RegistrationProbe::read_replies() {
+  std::optional<int> count;
+  ipp::wire::Frames frames;
+  while (ipp::net::recv_frames(socket_, frames, /*dontwait=*/true)) {
+    auto msg = session_.deserialize(std::move(frames));
+    if (!msg.ok() || msg->msg_type() != "connection_reply") continue;
+    auto it = msg->content.find("engines");
+    if (it != msg->content.end() && it->is_object()) count = static_cast<int>(it->size());
+  }
+  return count;
+}
+
+}  // namespace ipp::cluster
