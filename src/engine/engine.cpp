@@ -22,7 +22,8 @@ int g_sigterm_fd = -1;
 extern "C" void on_sigterm(int) {
   int saved = errno;
   std::uint64_t one = 1;
-  if (g_sigterm_fd >= 0) [[maybe_unused]] auto n = ::write(g_sigterm_fd, &one, sizeof one);
+  if (g_sigterm_fd >= 0) [[maybe_unused]]
+    auto n = ::write(g_sigterm_fd, &one, sizeof one);
   errno = saved;
 }
 
@@ -41,8 +42,8 @@ bool recv_frames(zmq::socket_t& socket, wire::Frames& out) {
 
 void send_frames(zmq::socket_t& socket, wire::Frames&& frames) {
   for (std::size_t i = 0; i < frames.size(); ++i) {
-    (void)socket.send(frames[i], i + 1 < frames.size() ? zmq::send_flags::sndmore
-                                                       : zmq::send_flags::none);
+    (void)socket.send(frames[i],
+                      i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
   }
 }
 
@@ -116,8 +117,8 @@ void Engine::send_registration() {
     spdlog::info("Requesting id: {}", *config_.requested_id);
     content["id"] = *config_.requested_id;
   }
-  wire::Message m = make_message(*session_, ids_, msg::kRegistrationRequest, std::move(content),
-                                 Json::object());
+  wire::Message m =
+      make_message(*session_, ids_, msg::kRegistrationRequest, std::move(content), Json::object());
   send_frames(*registration_, session_->serialize(std::move(m)));
   registration_sent_ = std::chrono::steady_clock::now();
 }
@@ -178,7 +179,8 @@ void Engine::on_registration_timeout() {
         "\n            If the controller and engines are not on the same machine,\n"
         "            you will have to instruct the controller to listen on an external IP (in "
         "ipcontroller_config.py):\n"
-        "                c.IPController.ip = '0.0.0.0' # for all interfaces, internal and external\n"
+        "                c.IPController.ip = '0.0.0.0' # for all interfaces, internal and "
+        "external\n"
         "                c.IPController.ip = '192.168.1.101' # or any interface that the engines "
         "can see\n"
         "            or tunnel connections via ssh.\n            ");
@@ -222,9 +224,7 @@ void Engine::complete_registration(const Json& content) {
   hb.identity = identity_.uuid;
   hb.check_period = std::chrono::milliseconds(hb_period + 500);
   hb.max_misses = config_.max_heartbeat_misses;
-  heart_ = std::make_unique<Heart>(context_, hb, [this] {
-    request_exit(0, "heartbeat lost");
-  });
+  heart_ = std::make_unique<Heart>(context_, hb, [this] { request_exit(0, "heartbeat lost"); });
   heart_->start();
 
   control_.post([this] { connect_control(); });
@@ -300,8 +300,9 @@ void Engine::process_next() {
   if (pending_.empty()) return;
   Pending next = std::move(pending_.front());
   pending_.pop_front();
-  shell_handler_->handle(std::move(next.message), [this](wire::Message&& r) { send_shell(std::move(r)); },
-                         next.queued_abort);
+  shell_handler_->handle(
+      std::move(next.message), [this](wire::Message&& r) { send_shell(std::move(r)); },
+      next.queued_abort);
   if (shell_handler_->take_stop_on_error()) abort_queued_executes();
   // one request per reactor turn, so posted work (clear_request, exit) gets its chance
   if (!pending_.empty() && !process_posted_) {
@@ -394,12 +395,12 @@ void Engine::publish(std::string topic, std::string msg_type, Json content, bool
   if (!publisher_) return;
   Json md = engine_metadata ? Json{{"engine", identity_.uuid}} : Json::object();
   // the parent is the request running now (set by the shell handler)
-  publisher_->publish(std::move(topic), std::move(msg_type), std::move(content),
-                      Json(nullptr), std::move(md), std::move(buffers));
+  publisher_->publish(std::move(topic), std::move(msg_type), std::move(content), Json(nullptr),
+                      std::move(md), std::move(buffers));
 }
 
 void Engine::log(int level, std::string_view message) {
-  auto lvl = level >= 50 ? spdlog::level::critical
+  auto lvl = level >= 50   ? spdlog::level::critical
              : level >= 40 ? spdlog::level::err
              : level >= 30 ? spdlog::level::warn
              : level >= 20 ? spdlog::level::info
@@ -451,7 +452,8 @@ void Engine::teardown() {
   if (!exit_requested_) request_exit(exit_code_.load(), "event loop ended");
   if (interpreter_) interpreter_->shutdown();
   if (publisher_) publisher_->flush_streams_and_wait();
-  if (registered_ && !unregistered_ && registration_) send_unregistration(*registration_, *session_);
+  if (registered_ && !unregistered_ && registration_)
+    send_unregistration(*registration_, *session_);
   if (heart_) heart_->stop();
   control_.stop();
   if (control_thread_.joinable()) control_thread_.join();

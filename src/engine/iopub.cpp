@@ -80,8 +80,8 @@ void IopubPublisher::publish(std::string topic, std::string msg_type, Json conte
   std::lock_guard lock(mutex_);
   move_streams_locked();
   if (!p) p = parent_;  // null: the request running now
-  queue_.push_back(Outgoing{std::move(topic), std::move(msg_type), std::move(content),
-                            std::move(p), std::move(metadata), std::move(buffers)});
+  queue_.push_back(Outgoing{std::move(topic), std::move(msg_type), std::move(content), std::move(p),
+                            std::move(metadata), std::move(buffers)});
   post_drain_locked();
 }
 
@@ -141,9 +141,12 @@ void IopubPublisher::flush_streams_and_wait() {
 void IopubPublisher::move_streams_locked() {
   if (streams_.empty()) return;
   for (auto& chunk : streams_.take()) {
-    queue_.push_back(Outgoing{settings_.engine.topic(chunk.name), std::string(wire::msg::kStream),
+    queue_.push_back(Outgoing{settings_.engine.topic(chunk.name),
+                              std::string(wire::msg::kStream),
                               Json{{"name", chunk.name}, {"text", std::move(chunk.text)}},
-                              chunk.parent, Json{{"engine", settings_.engine.uuid}}, {}});
+                              chunk.parent,
+                              Json{{"engine", settings_.engine.uuid}},
+                              {}});
   }
 }
 
@@ -163,15 +166,15 @@ void IopubPublisher::drain() {
   if (!socket_ || !session_) return;
   for (auto& item : batch) {
     try {
-      wire::Message m = make_message(*session_, ids_, item.msg_type, std::move(item.content),
-                                     item.parent ? *item.parent : Json::object(),
-                                     std::move(item.metadata));
+      wire::Message m =
+          make_message(*session_, ids_, item.msg_type, std::move(item.content),
+                       item.parent ? *item.parent : Json::object(), std::move(item.metadata));
       m.identities.push_back(std::move(item.topic));
       m.buffers = std::move(item.buffers);
       wire::Frames frames = session_->serialize(std::move(m));
       for (std::size_t i = 0; i < frames.size(); ++i) {
-        socket_->send(frames[i], i + 1 < frames.size() ? zmq::send_flags::sndmore
-                                                       : zmq::send_flags::none);
+        socket_->send(frames[i],
+                      i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
       }
       ++sent_;
     } catch (const std::exception& e) {

@@ -188,8 +188,8 @@ EngineSetup resolve_setup(const CommandLine& cli, const EnvLookup& env,
   config::LoadedConfig loaded = config::load_app_config(profile.location(), "ipengine");
   if (auto extra = cli_str("BaseIPythonApplication", "extra_config_file")) {
     fs::path p(*extra);
-    auto tree = p.extension() == ".json" ? config::load_json_config(p)
-                                         : config::load_python_config(p);
+    auto tree =
+        p.extension() == ".json" ? config::load_json_config(p) : config::load_python_config(p);
     config::merge(loaded, tree, p.string());
   }
   config::CliConfig as_cli;
@@ -198,19 +198,19 @@ EngineSetup resolve_setup(const CommandLine& cli, const EnvLookup& env,
   setup.warnings = loaded.warnings;
   for (const auto& w : cli.warnings) setup.warnings.push_back(w);
 
-  const std::initializer_list<std::string_view> app = {
-      "IPEngine", "BaseParallelApplication", "BaseIPythonApplication", "Application"};
+  const std::initializer_list<std::string_view> app = {"IPEngine", "BaseParallelApplication",
+                                                       "BaseIPythonApplication", "Application"};
   const std::initializer_list<std::string_view> engine = {"IPEngine"};
 
   // 3. environment under the config (9.1 applies it first and lets config win)
-  setup.cluster_id = config::get_or<std::string>(loaded, app, "cluster_id",
-                                                 env("IPP_CLUSTER_ID").value_or(""));
+  setup.cluster_id =
+      config::get_or<std::string>(loaded, app, "cluster_id", env("IPP_CLUSTER_ID").value_or(""));
   if (auto v = config::get<ConfigTree>(loaded, app, "log_level")) {
     setup.log_level = v->is_string() ? v->get<std::string>() : v->dump();
   }
   if (config::get_or<bool>(loaded, app, "log_to_file", false)) {
-    setup.log_file = (profile.log() / ("ipengine-" + setup.cluster_id + "-" +
-                                       std::to_string(::getpid()) + ".log"))
+    setup.log_file = (profile.log() /
+                      ("ipengine-" + setup.cluster_id + "-" + std::to_string(::getpid()) + ".log"))
                          .string();
   }
   setup.work_dir = config::get_or<std::string>(loaded, app, "work_dir", "");
@@ -234,9 +234,11 @@ EngineSetup resolve_setup(const CommandLine& cli, const EnvLookup& env,
     setup.url_file = (profile.security() / name).string();
   }
   if (auto loc = cli_str("IPEngine", "location")) setup.cli_location = *loc;
-  if (auto url = config::get<std::string>(loaded, engine, "registration_url"); url && !url->empty()) {
-    setup.warnings.push_back("IPEngine.registration_url (--url) has no effect: the registration "
-                             "address comes from the connection file, as in ipyparallel");
+  if (auto url = config::get<std::string>(loaded, engine, "registration_url");
+      url && !url->empty()) {
+    setup.warnings.push_back(
+        "IPEngine.registration_url (--url) has no effect: the registration "
+        "address comes from the connection file, as in ipyparallel");
   }
   for (const char* trait : {"sshserver", "sshkey"}) {
     if (auto v = config::get<std::string>(loaded, engine, trait); v && !v->empty()) {
@@ -268,10 +270,10 @@ EngineSetup resolve_setup(const CommandLine& cli, const EnvLookup& env,
     e.exec_lines.push_back(*s);
   }
   if (use_mpi) {
-    std::string init = config::get_or<std::string>(
-        loaded, engine, "init_mpi",
-        "from mpi4py import MPI\nmpi_rank = MPI.COMM_WORLD.Get_rank()\n"
-        "mpi_size = MPI.COMM_WORLD.Get_size()\n");
+    std::string init =
+        config::get_or<std::string>(loaded, engine, "init_mpi",
+                                    "from mpi4py import MPI\nmpi_rank = MPI.COMM_WORLD.Get_rank()\n"
+                                    "mpi_size = MPI.COMM_WORLD.Get_size()\n");
     if (!init.empty()) e.exec_lines.insert(e.exec_lines.begin(), init);
   }
   e.startup_dir = profile.startup().string();
@@ -293,8 +295,8 @@ EngineSetup resolve_setup(const CommandLine& cli, const EnvLookup& env,
     s.key = *key;
     setup.session_key_configured = true;
   }
-  s.signature_scheme = config::get_or<std::string>(loaded, session, "signature_scheme",
-                                                   "hmac-sha256");
+  s.signature_scheme =
+      config::get_or<std::string>(loaded, session, "signature_scheme", "hmac-sha256");
   s.username = config::get_or<std::string>(loaded, session, "username", "");
   s.session_id = config::get_or<std::string>(loaded, session, "session", "");
   if (s.session_id.empty()) s.session_id = new_id();
@@ -358,8 +360,8 @@ void load_connection(EngineSetup& setup, const EnvLookup& env) {
       }
     }
   }
-  auto info = config::ConnectionInfo::from_json(j, config::ConnectionKind::Engine,
-                                                setup.connection_origin);
+  auto info =
+      config::ConnectionInfo::from_json(j, config::ConnectionKind::Engine, setup.connection_origin);
   if (setup.cli_location) info.location = *setup.cli_location;
   if (info.curve_serverkey && !info.curve_serverkey->empty()) {
     throw ConfigError(setup.connection_origin +

@@ -44,7 +44,7 @@ struct EngineConfig {
   int max_heartbeat_misses = 50;      // IPEngine.max_heartbeat_misses
   std::vector<std::string> exec_lines;
   std::vector<std::string> exec_files;
-  std::string startup_dir;  // <profile>/startup
+  std::string startup_dir;    // <profile>/startup
   double exit_grace_s = 3.0;  // how long a busy interpreter may delay exit before it is forced
 };
 

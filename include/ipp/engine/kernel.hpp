@@ -111,8 +111,8 @@ class ShellHandler {
   bool take_stop_on_error();
 
  private:
-  wire::Message make_reply(const wire::Message& request, std::string_view type,
-                           wire::Json content, wire::Json metadata);
+  wire::Message make_reply(const wire::Message& request, std::string_view type, wire::Json content,
+                           wire::Json metadata);
   void publish_status(const wire::Json& parent, std::string_view state);
 
   EngineIdentity engine_;
@@ -151,8 +151,8 @@ class ControlHandler {
   void handle(wire::Message&& request, const Reply& reply);
 
  private:
-  wire::Message make_reply(const wire::Message& request, std::string_view type,
-                           wire::Json content, wire::Json metadata);
+  wire::Message make_reply(const wire::Message& request, std::string_view type, wire::Json content,
+                           wire::Json metadata);
   void publish_status(const wire::Json& parent, std::string_view state);
 
   EngineIdentity engine_;

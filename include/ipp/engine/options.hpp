@@ -43,10 +43,10 @@ struct EngineSetup {
   std::string profile_dir;
   std::string cluster_id;
   std::string log_level = "INFO";
-  std::string log_file;  // empty: stderr
-  std::string work_dir;  // empty: stay
-  std::string connection_origin;  // the file read, or $IPP_CONNECTION_INFO
-  std::string url_file;           // --file, or <profile>/security/<url_file_name>
+  std::string log_file;                     // empty: stderr
+  std::string work_dir;                     // empty: stay
+  std::string connection_origin;            // the file read, or $IPP_CONNECTION_INFO
+  std::string url_file;                     // --file, or <profile>/security/<url_file_name>
   std::optional<std::string> cli_location;  // --location given on the command line
   double wait_for_url_file = 10.0;
   bool session_key_configured = false;  // Session.key set by config, CLI or $IPP_SESSION_KEY
@@ -59,9 +59,9 @@ EngineSetup resolve_setup(const CommandLine& cli, const EnvLookup& env,
                           config::LoadedConfig* loaded = nullptr);
 
 // The engine connection info from $IPP_CONNECTION_INFO, else the file (the setup's url_file, or
-// <profile>/security/ipcontroller[-<cluster_id>]-engine.json), waiting up to wait_for_url_file for it
-// to appear, as IPEngine does. Applies --location, the file's key and scheme to `setup`.
-// Throws config::ConfigError ("Fatal: connection file never arrived: <f>").
+// <profile>/security/ipcontroller[-<cluster_id>]-engine.json), waiting up to wait_for_url_file for
+// it to appear, as IPEngine does. Applies --location, the file's key and scheme to `setup`. Throws
+// config::ConfigError ("Fatal: connection file never arrived: <f>").
 void load_connection(EngineSetup& setup, const EnvLookup& env);
 
 // The MPI rank from the launcher's environment when there is more than one rank

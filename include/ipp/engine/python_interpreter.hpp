@@ -12,7 +12,7 @@ namespace ipp::engine {
 struct PythonSettings {
   std::string interpreter = IPP_PYTHON;  // PyConfig.program_name: sys.prefix and sys.path follow
   std::string engine_uuid;
-  bool use_ipython = true;  // false: plain exec (also the automatic fallback without IPython)
+  bool use_ipython = true;      // false: plain exec (also the automatic fallback without IPython)
   int buffer_threshold = 1024;  // jupyter_client Session.buffer_threshold
   int item_threshold = 64;      // Session.item_threshold
   std::string profile_dir;
@@ -27,7 +27,8 @@ std::unique_ptr<Interpreter> make_python_interpreter(const PythonSettings& setti
 
 // Directories searched for ipp_engine_bridge.py, in order: $IPP_ENGINE_BRIDGE_DIR,
 // <exe dir>/../share/ipp/engine, the source tree (development builds). When none has it, the copy
-// compiled into the binary is used.
+// compiled into the binary is used
+// ($IPP_ENGINE_BRIDGE_DIR=:builtin: forces it).
 std::vector<std::string> bridge_search_path(const std::string& executable);
 
 }  // namespace ipp::engine

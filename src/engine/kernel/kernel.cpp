@@ -21,8 +21,8 @@ std::string MsgIds::next() { return prefix_ + std::to_string(counter_.fetch_add(
 
 wire::Message make_message(wire::Session& session, MsgIds& ids, std::string_view msg_type,
                            Json content, Json parent, Json metadata) {
-  wire::Message m = session.make(msg_type, std::move(content), std::move(parent),
-                                 std::move(metadata));
+  wire::Message m =
+      session.make(msg_type, std::move(content), std::move(parent), std::move(metadata));
   m.header["msg_id"] = ids.next();
   return m;
 }
@@ -206,12 +206,12 @@ void ShellHandler::handle(wire::Message&& request, const Reply& reply, bool queu
 // ------------------------------------------------------------------------- ControlHandler
 int parse_signal(const Json& sig, std::string* ename, std::string* evalue) {
   static const std::pair<const char*, int> kNames[] = {
-      {"SIGHUP", SIGHUP},   {"SIGINT", SIGINT},   {"SIGQUIT", SIGQUIT}, {"SIGILL", SIGILL},
-      {"SIGTRAP", SIGTRAP}, {"SIGABRT", SIGABRT}, {"SIGBUS", SIGBUS},   {"SIGFPE", SIGFPE},
-      {"SIGKILL", SIGKILL}, {"SIGUSR1", SIGUSR1}, {"SIGSEGV", SIGSEGV}, {"SIGUSR2", SIGUSR2},
-      {"SIGPIPE", SIGPIPE}, {"SIGALRM", SIGALRM}, {"SIGTERM", SIGTERM}, {"SIGCHLD", SIGCHLD},
-      {"SIGCONT", SIGCONT}, {"SIGSTOP", SIGSTOP}, {"SIGTSTP", SIGTSTP}, {"SIGTTIN", SIGTTIN},
-      {"SIGTTOU", SIGTTOU}, {"SIGURG", SIGURG},   {"SIGXCPU", SIGXCPU}, {"SIGXFSZ", SIGXFSZ},
+      {"SIGHUP", SIGHUP},    {"SIGINT", SIGINT},   {"SIGQUIT", SIGQUIT}, {"SIGILL", SIGILL},
+      {"SIGTRAP", SIGTRAP},  {"SIGABRT", SIGABRT}, {"SIGBUS", SIGBUS},   {"SIGFPE", SIGFPE},
+      {"SIGKILL", SIGKILL},  {"SIGUSR1", SIGUSR1}, {"SIGSEGV", SIGSEGV}, {"SIGUSR2", SIGUSR2},
+      {"SIGPIPE", SIGPIPE},  {"SIGALRM", SIGALRM}, {"SIGTERM", SIGTERM}, {"SIGCHLD", SIGCHLD},
+      {"SIGCONT", SIGCONT},  {"SIGSTOP", SIGSTOP}, {"SIGTSTP", SIGTSTP}, {"SIGTTIN", SIGTTIN},
+      {"SIGTTOU", SIGTTOU},  {"SIGURG", SIGURG},   {"SIGXCPU", SIGXCPU}, {"SIGXFSZ", SIGXFSZ},
       {"SIGWINCH", SIGWINCH}};
   if (sig.is_number_integer()) {
     auto n = sig.get<long long>();
@@ -301,7 +301,8 @@ void ControlHandler::handle(wire::Message&& request, const Reply& reply) {
     } else {
       aborts_.add(list);
     }
-    spdlog::info("Aborting {} request(s)", list.empty() ? std::string("queued") : std::to_string(list.size()));
+    spdlog::info("Aborting {} request(s)",
+                 list.empty() ? std::string("queued") : std::to_string(list.size()));
     reply(make_reply(request, msg::kAbortReply, Json{{"status", "ok"}}, engine_md(engine_.uuid)));
   } else if (type == msg::kClearRequest) {
     auto req = std::make_shared<wire::Message>(std::move(request));

@@ -3,14 +3,16 @@
 #include "bridge_source.hpp"
 
 // IPP_ENGINE_PY_DIR is a string literal (a compile definition of ipp_engine).
-__asm__(".pushsection .rodata\n"
-        ".global ipp_engine_bridge_py_begin\n"
-        "ipp_engine_bridge_py_begin:\n"
-        ".incbin \"" IPP_ENGINE_PY_DIR "/ipp_engine_bridge.py\"\n"
-        ".global ipp_engine_bridge_py_end\n"
-        "ipp_engine_bridge_py_end:\n"
-        ".byte 0\n"
-        ".popsection\n");
+__asm__(
+    ".pushsection .rodata\n"
+    ".global ipp_engine_bridge_py_begin\n"
+    "ipp_engine_bridge_py_begin:\n"
+    ".incbin \"" IPP_ENGINE_PY_DIR
+    "/ipp_engine_bridge.py\"\n"
+    ".global ipp_engine_bridge_py_end\n"
+    "ipp_engine_bridge_py_end:\n"
+    ".byte 0\n"
+    ".popsection\n");
 
 extern "C" const char ipp_engine_bridge_py_begin[];
 extern "C" const char ipp_engine_bridge_py_end[];

@@ -502,6 +502,15 @@ class Bridge:
             self.engine_uuid = engine_uuid
         self.install_streams()
         self.idle()
+        # a crash in C code (ctypes.string_at(0)) kills the process like any segfault; leave the
+        # Python traceback of the task in the engine log so the death has a visible cause
+        try:
+            import faulthandler
+
+            if sys.__stderr__ is not None and not faulthandler.is_enabled():
+                faulthandler.enable(file=sys.__stderr__)
+        except (ImportError, ValueError, io.UnsupportedOperation):
+            pass
 
     def install_streams(self):
         self._streams = (

@@ -85,12 +85,14 @@ namespace ipp::engine {
 std::vector<std::string> bridge_search_path(const std::string& executable) {
   std::vector<std::string> dirs;
   if (const char* env = std::getenv("IPP_ENGINE_BRIDGE_DIR"); env != nullptr && *env != '\0') {
+    if (std::string_view(env) == ":builtin:") return dirs;  // force the compiled-in copy
     dirs.emplace_back(env);
   }
   if (!executable.empty()) {
     std::error_code ec;
     auto exe = std::filesystem::weakly_canonical(executable, ec);
-    if (!ec) dirs.push_back((exe.parent_path().parent_path() / "share" / "ipp" / "engine").string());
+    if (!ec)
+      dirs.push_back((exe.parent_path().parent_path() / "share" / "ipp" / "engine").string());
   }
 #ifdef IPP_ENGINE_PY_DIR
   dirs.emplace_back(IPP_ENGINE_PY_DIR);
@@ -179,8 +181,9 @@ class __attribute__((visibility("hidden"))) PythonRuntime final : public Interpr
       py::object profile = settings.profile_dir.empty() ? py::object(py::none())
                                                         : py::object(py::str(settings.profile_dir));
       bridge_ = module.attr("Bridge")(
-          py::cast(binding_, py::return_value_policy::reference), py::arg("engine_uuid") = settings.engine_uuid,
-          py::arg("engine_id") = -1, py::arg("use_ipython") = settings.use_ipython,
+          py::cast(binding_, py::return_value_policy::reference),
+          py::arg("engine_uuid") = settings.engine_uuid, py::arg("engine_id") = -1,
+          py::arg("use_ipython") = settings.use_ipython,
           py::arg("buffer_threshold") = settings.buffer_threshold,
           py::arg("item_threshold") = settings.item_threshold, py::arg("profile_dir") = profile);
       using_ipython_ = bridge_.attr("using_ipython").cast<bool>();
@@ -217,9 +220,10 @@ class __attribute__((visibility("hidden"))) PythonRuntime final : public Interpr
     py::gil_scoped_acquire gil;
     std::vector<std::string> failures;
     call("run_startup", [&] {
-      py::object dir = startup_dir.empty() ? py::object(py::none()) : py::object(py::str(startup_dir));
-      failures = bridge_.attr("run_startup")(exec_lines, exec_files, dir)
-                     .cast<std::vector<std::string>>();
+      py::object dir =
+          startup_dir.empty() ? py::object(py::none()) : py::object(py::str(startup_dir));
+      failures =
+          bridge_.attr("run_startup")(exec_lines, exec_files, dir).cast<std::vector<std::string>>();
     });
     return failures;
   }
@@ -266,9 +270,8 @@ class __attribute__((visibility("hidden"))) PythonRuntime final : public Interpr
   wire::Json kernel_info() override {
     py::gil_scoped_acquire gil;
     wire::Json info;
-    call("kernel_info", [&] {
-      info = wire::Json::parse(bridge_.attr("kernel_info")().cast<std::string>());
-    });
+    call("kernel_info",
+         [&] { info = wire::Json::parse(bridge_.attr("kernel_info")().cast<std::string>()); });
     return info;
   }
 

@@ -515,3 +515,15 @@ def test_engine_exits_when_heartbeats_stop():
     finally:
         _notes, problems = c.stop()
         c.remove_files()
+
+
+def test_builtin_bridge_copy(cluster, rc):
+    # the copy of ipp_engine_bridge.py compiled into the binary (what an installed engine uses)
+    before = set(rc.ids)
+    proc = _spawn_engine(cluster, env_updates={"IPP_ENGINE_BRIDGE_DIR": ":builtin:"})
+    eid = _new_id(rc, before)
+    where = rc[eid].apply_sync(I(lambda: __import__("ipp_engine_bridge").__file__))
+    assert where == "<ipengine>/ipp_engine_bridge.py"
+    assert rc[eid].execute("print('builtin ok')", block=True).stdout == "builtin ok\n"
+    rc.shutdown(targets=[eid], block=True)
+    assert proc.popen.wait(timeout=scaled(20)) == 0

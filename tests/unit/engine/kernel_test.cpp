@@ -23,10 +23,10 @@ struct Published {
 
 class FakePublisher : public Publisher {
  public:
-  void publish(std::string topic, std::string msg_type, Json content, Json parent, Json metadata,
-               wire::Frames buffers) override {
-    out.push_back({std::move(topic), std::move(msg_type), std::move(content), std::move(parent),
-                   std::move(metadata), buffers.size()});
+  void publish(std::string topic, std::string msg_type, Json content, Json parent_header,
+               Json metadata, wire::Frames buffers) override {
+    out.push_back({std::move(topic), std::move(msg_type), std::move(content),
+                   std::move(parent_header), std::move(metadata), buffers.size()});
   }
   void set_parent(const Json& p) override { parent = p; }
   void flush_streams_and_wait() override { ++flushes; }
@@ -68,8 +68,10 @@ class FakeInterpreter : public Interpreter {
   Json kernel_info() override { return Json{{"status", "ok"}, {"protocol_version", "5.3"}}; }
 
   Json apply_content = Json{{"status", "ok"}};
-  Json execute_content = Json{{"status", "ok"}, {"execution_count", 1},
-                              {"user_expressions", Json::object()}, {"payload", Json::array()}};
+  Json execute_content = Json{{"status", "ok"},
+                              {"execution_count", 1},
+                              {"user_expressions", Json::object()},
+                              {"payload", Json::array()}};
   std::vector<std::string> applied, executed;
   std::size_t seen_buffers = 0;
   int started = -1, cleared = 0;
@@ -93,8 +95,8 @@ class KernelTest : public ::testing::Test {
 
   std::vector<wire::Message> handle(wire::Message m, bool queued_abort = false) {
     std::vector<wire::Message> replies;
-    shell_.handle(std::move(m), [&](wire::Message&& r) { replies.push_back(std::move(r)); },
-                  queued_abort);
+    shell_.handle(
+        std::move(m), [&](wire::Message&& r) { replies.push_back(std::move(r)); }, queued_abort);
     return replies;
   }
 
@@ -119,7 +121,8 @@ TEST_F(KernelTest, ApplyRepliesWithMetadataAndBuffers) {
   EXPECT_EQ(r.msg_type(), "apply_reply");
   EXPECT_EQ(r.header["session"], kUuid);
   EXPECT_EQ(r.parent_header, header);
-  EXPECT_EQ(r.identities, (std::vector<std::string>{"mux_out", std::string("\x00\xf4\xb0\xdc", 4)}));
+  EXPECT_EQ(r.identities,
+            (std::vector<std::string>{"mux_out", std::string("\x00\xf4\xb0\xdc", 4)}));
   EXPECT_EQ(r.content, (Json{{"status", "ok"}}));
   ASSERT_EQ(r.buffers.size(), 1u);
   EXPECT_EQ(interp_.seen_buffers, 2u);
@@ -141,7 +144,9 @@ TEST_F(KernelTest, ApplyRepliesWithMetadataAndBuffers) {
 }
 
 TEST_F(KernelTest, UnmetDependencyClearsDependenciesMet) {
-  interp_.apply_content = Json{{"status", "error"}, {"ename", "UnmetDependency"}, {"evalue", ""},
+  interp_.apply_content = Json{{"status", "error"},
+                               {"ename", "UnmetDependency"},
+                               {"evalue", ""},
                                {"traceback", Json::array()}};
   auto replies = handle(request(wire::msg::kApplyRequest));
   ASSERT_EQ(replies.size(), 1u);
@@ -187,8 +192,11 @@ TEST_F(KernelTest, QueuedAbortOnlyHitsExecuteRequests) {
 }
 
 TEST_F(KernelTest, ExecuteErrorRequestsStopOnError) {
-  interp_.execute_content = Json{{"status", "error"}, {"ename", "ValueError"}, {"evalue", "x"},
-                                 {"traceback", Json::array()}, {"execution_count", 1}};
+  interp_.execute_content = Json{{"status", "error"},
+                                 {"ename", "ValueError"},
+                                 {"evalue", "x"},
+                                 {"traceback", Json::array()},
+                                 {"execution_count", 1}};
   handle(request(wire::msg::kExecuteRequest, Json{{"code", "raise"}, {"silent", true}}));
   EXPECT_FALSE(shell_.take_stop_on_error());  // silent requests do not
   handle(request(wire::msg::kExecuteRequest, Json{{"code", "raise"}, {"silent", false}}));

@@ -54,8 +54,8 @@ TEST(HeartbeatWatchdog, ZeroDisables) {
 }
 
 TEST(CommandLine, AliasesFlagsAndClassTraits) {
-  auto cli = parse_command_line({"--profile-dir=/tmp/p", "--cluster-id", "abc", "-c",
-                                 "print('hi')", "--timeout=10", "--mpi", "--log-level=DEBUG",
+  auto cli = parse_command_line({"--profile-dir=/tmp/p", "--cluster-id", "abc", "-c", "print('hi')",
+                                 "--timeout=10", "--mpi", "--log-level=DEBUG",
                                  "--IPEngine.max_heartbeat_misses=3", "--log-to-file", "extra"});
   EXPECT_EQ(cli.tree["ProfileDir"]["location"], "/tmp/p");
   EXPECT_EQ(cli.tree["BaseParallelApplication"]["cluster_id"], "abc");
