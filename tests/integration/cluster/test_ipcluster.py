@@ -75,7 +75,7 @@ def test_python_cluster_from_file_sees_and_stops(env):
     code = f"""
 import ipyparallel as ipp
 c = ipp.Cluster.from_file(profile_dir={str(pdir)!r}, cluster_id='cpp')
-print(bool(c._controller), sum(es.n for es in c._engine_sets.values()))
+print(bool(c.controller), sum(es.n for es in c.engines.values()))
 c.stop_cluster_sync()
 """
     out = env.python(code)
