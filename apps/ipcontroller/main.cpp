@@ -97,8 +97,8 @@ int main(int argc, char** argv) {
   app.add_flag("--init", init, "accepted for compatibility");
   app.allow_extras();
   try {
+    // extract_cli_config already dropped argv[0]; CLI11 takes the arguments in reverse order.
     std::vector<std::string> rest(cli.rest.rbegin(), cli.rest.rend());
-    if (!rest.empty()) rest.pop_back();  // program name
     app.parse(rest);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
