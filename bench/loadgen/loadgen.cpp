@@ -213,8 +213,13 @@ class EngineShard {
     while (!g_stop.load(std::memory_order_relaxed)) {
       // Issue registrations within the window.
       while (next < engines_.size() && outstanding < o_.reg_window) {
-        start_registration(engines_[next++]);
-        ++outstanding;
+        auto& e = engines_[next++];
+        try {
+          start_registration(e);
+          ++outstanding;
+        } catch (const zmq::error_t& err) {  // e.g. EMFILE: out of file descriptors
+          fail(e, err);
+        }
         dirty = true;
       }
       if (dirty) {
@@ -247,7 +252,11 @@ class EngineShard {
           switch (owners[k].second) {
             case 0:
               if (recv_multipart(*e.reg, frames)) {
-                finish_registration(e, frames);
+                try {
+                  finish_registration(e, frames);
+                } catch (const zmq::error_t& err) {
+                  fail(e, err);
+                }
                 --outstanding;
                 dirty = true;
               }
@@ -286,6 +295,13 @@ class EngineShard {
   }
 
   std::vector<SimEngine>& engines() { return engines_; }
+
+  void fail(SimEngine& e, const zmq::error_t& err) {
+    if (sh_.reg_failed.fetch_add(1) == 0)
+      std::fprintf(stderr, "loadgen: simulated engine failed: %s\n", err.what());
+    for (auto* s : {&e.reg, &e.hb_sub, &e.hb_pong, &e.task, &e.mux}) s->reset();
+    e.state = SimEngine::Failed;
+  }
 
  private:
   std::unique_ptr<zmq::socket_t> sock(zmq::socket_type type, const std::string& identity) {

@@ -1,0 +1,131 @@
+"""Markdown table and PNG plots from a results.json document (bench/run.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def _fmt(v):
+    if v is None:
+        return "–"
+    if isinstance(v, (int,)) and not isinstance(v, bool):
+        return f"{v:,}"
+    if isinstance(v, float):
+        if v == 0:
+            return "0"
+        if abs(v) >= 100:
+            return f"{v:,.0f}"
+        if abs(v) >= 10:
+            return f"{v:.1f}"
+        if abs(v) >= 1:
+            return f"{v:.2f}"
+        return f"{v:.3g}"
+    return str(v)
+
+
+def _ratio(a, b):
+    if a is None or b in (None, 0):
+        return "–"
+    return f"{a / b:.3g}"
+
+
+def rows(doc):
+    """(benchmark, metric, unit, {system: median}, {system: runs}) in first-seen order."""
+    order, table = [], {}
+    for f in doc["figures"]:
+        key = (f["benchmark"], f["metric"])
+        if key not in table:
+            order.append(key)
+            table[key] = {"unit": f["unit"], "median": {}, "runs": {}, "better": f["better"]}
+        table[key]["median"][f["system"]] = f["median"]
+        table[key]["runs"][f["system"]] = f["runs"]
+    return [(b, m, table[(b, m)]) for b, m in order]
+
+
+def markdown(doc) -> str:
+    m = doc["machine"]
+    v = doc["versions"]
+    lines = [
+        f"Run {doc.get('started', '')} ({doc.get('duration_s', '?')} s), "
+        f"{m['nproc']} CPUs ({m['cpu_model']}), {m['memory_gb']} GB, load average (1 min) during "
+        f"the run: median {m.get('loadavg_1min_during_run', {}).get('median', '?'):.2f}, "
+        f"max {m.get('loadavg_1min_during_run', {}).get('max', 0):.2f}.",
+        "",
+        f"ours = {doc['config']['ours']}; ipyparallel {v.get('ipyparallel')}, pyzmq {v.get('zmq')} "
+        f"(libzmq {v.get('libzmq')}), distributed {v.get('distributed')}, Python {v.get('python')}, "
+        f"commit {v.get('git_commit')}. {doc['config']['engines']} engines/workers, "
+        f"{doc['config']['reps']} alternating runs per system; figures are medians.",
+        "",
+        "| benchmark | metric | unit | ours | Python ipyparallel | Dask | ours/Python | ours/Dask |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for bench, metric, t in rows(doc):
+        md = t["median"]
+        o, p, d = md.get("ours"), md.get("python"), md.get("dask")
+        lines.append(f"| {bench} | {metric} | {t['unit']} | {_fmt(o)} | {_fmt(p)} | {_fmt(d)} | "
+                     f"{_ratio(o, p)} | {_ratio(o, d)} |")
+    curves = doc.get("extra", {}).get("memory_curves", {})
+    if curves:
+        lines += ["", "Controller VmRSS (MiB) by tasks completed:", ""]
+        for sys_, pts in curves.items():
+            lines.append(f"- {sys_}: " + ", ".join(f"{int(n):,}: {r:.1f}" for n, r in pts))
+    if doc.get("notes"):
+        lines += ["", "Notes:", ""] + [f"- {n}" for n in doc["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+def plots(doc, out: Path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colors = {"ours": "#1f77b4", "python": "#ff7f0e", "dask": "#2ca02c"}
+    groups = [
+        ("latency.png", "Direct round trip of a no-op (median, ms; lower is better)",
+         lambda b, m: b.startswith("1 ") and m == "median latency"),
+        ("throughput.png", "Load-balanced no-op throughput, one client (tasks/s; higher is better)",
+         lambda b, m: b.startswith("2 ") and m == "throughput"),
+        ("cpu_per_task.png", "Cluster-side CPU per task (µs; lower is better)",
+         lambda b, m: b.startswith("3 ") and m == "cluster CPU per task"),
+        ("capacity.png", "Controller capacity with simulated peers (tasks/s; higher is better)",
+         lambda b, m: b.startswith("5 capacity") and m in ("throughput", "tasks/s per controller CPU-second")),
+        ("broadcast.png", "Push of 2 MB to all engines (median ms per push; lower is better)",
+         lambda b, m: b.startswith("7 ") and m == "median time per push"),
+    ]
+    rs = rows(doc)
+    for fname, title, pred in groups:
+        sel = [(b, m, t) for b, m, t in rs if pred(b, m)]
+        if not sel:
+            continue
+        systems = [s for s in ("ours", "python", "dask") if any(s in t["median"] for _, _, t in sel)]
+        fig, ax = plt.subplots(figsize=(9, 4.5))
+        width = 0.8 / max(1, len(systems))
+        for i, s in enumerate(systems):
+            xs = [k + i * width for k in range(len(sel))]
+            ys = [t["median"].get(s) or 0 for _, _, t in sel]
+            ax.bar(xs, ys, width, label=s, color=colors[s])
+            for x, y in zip(xs, ys):
+                if y:
+                    ax.annotate(_fmt(float(y)), (x, y), ha="center", va="bottom", fontsize=7)
+        ax.set_xticks([k + width * (len(systems) - 1) / 2 for k in range(len(sel))])
+        ax.set_xticklabels([(b[2:] + ("" if len(sel) < 2 or m in ("throughput", "median latency", "cluster CPU per task", "median time per push") else f"\n{m}")).replace(" (", "\n(")
+                            for b, m, _ in sel], fontsize=7)
+        ax.set_title(title, fontsize=10)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(out / fname, dpi=110)
+        plt.close(fig)
+
+    curves = doc.get("extra", {}).get("memory_curves", {})
+    if curves:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for s, pts in curves.items():
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=s, color=colors.get(s))
+        ax.set_xlabel("tasks completed")
+        ax.set_ylabel("controller VmRSS (MiB)")
+        ax.set_title("Controller memory, default record store", fontsize=10)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(out / "memory.png", dpi=110)
+        plt.close(fig)

@@ -1,0 +1,130 @@
+"""Smoke test for the benchmarks (bench/run.py --quick): every benchmark runs once at a tiny size
+and produces well-formed figures. Speeds are not checked.
+
+Needs the ipcontroller and loadgen binaries ($IPP_BIN_DIR, build-bench/bin or build/bin) and,
+for the Dask rows, Debian's python3-distributed (scripts/install-bench-deps.sh).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "bench"))
+import benchlib  # noqa: E402
+
+PYTHON = "/usr/bin/python3"
+
+
+def _has(mod: str) -> bool:
+    return subprocess.run([PYTHON, "-c", f"import {mod}"], capture_output=True).returncode == 0
+
+
+pytestmark = pytest.mark.skipif(
+    not (benchlib.find_binary("ipcontroller") and benchlib.find_binary("loadgen")),
+    reason="ipcontroller and loadgen binaries are needed (cmake --build ... --target loadgen)",
+)
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    systems = "ours,python" + (",dask" if _has("distributed") else "")
+    argv = [PYTHON, str(REPO / "bench" / "run.py"), "--quick", "--systems", systems, "--out", str(out)]
+    if not _has("matplotlib"):
+        argv.append("--no-plots")
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    doc = json.loads((out / "results.json").read_text())
+    doc["_out"] = out
+    doc["_systems"] = systems.split(",")
+    return doc
+
+
+def _figure(doc, bench_prefix: str, metric: str, system: str):
+    for f in doc["figures"]:
+        if f["benchmark"].startswith(bench_prefix) and f["metric"] == metric and f["system"] == system:
+            return f
+    raise AssertionError(f"no figure {bench_prefix!r}/{metric!r} for {system}; notes: {doc['notes']}")
+
+
+def _positive(f):
+    assert f["runs"], f
+    v = f["median"]
+    assert isinstance(v, (int, float)) and math.isfinite(v) and v > 0, f
+
+
+def test_machine_and_versions(results):
+    m = results["machine"]
+    assert m["nproc"] >= 1 and m["memory_gb"] > 0 and m["cpu_model"]
+    assert results["versions"]["ipyparallel"]
+    assert "ours" in results["config"]
+
+
+@pytest.mark.parametrize("system", ["ours", "python", "dask"])
+def test_direct_latency(results, system):
+    if system not in results["_systems"]:
+        pytest.skip("distributed not installed")
+    _positive(_figure(results, "1 ", "median latency", system))
+
+
+@pytest.mark.parametrize("system", ["ours", "python", "dask"])
+def test_lb_throughput_and_cpu(results, system):
+    if system not in results["_systems"]:
+        pytest.skip("distributed not installed")
+    for bench in ("2 LB apply_async", "2 LB map chunksize=1", "2 LB map chunksize="):
+        _positive(_figure(results, bench, "throughput", system))
+        _positive(_figure(results, bench, "client CPU per task", system))
+    f = _figure(results, "3 cluster CPU per task", "cluster CPU per task", system)
+    assert f["median"] is not None and f["median"] >= 0
+
+
+def test_client_limit(results):
+    _positive(_figure(results, "2 LB apply_async", "throughput vs simulated engines (client limit)", "ours"))
+
+
+@pytest.mark.parametrize("system", ["ours", "python"])
+def test_registration(results, system):
+    _positive(_figure(results, "4 engine start to registered", "Python engine", system))
+
+
+def test_ipcluster(results):
+    _positive(_figure(results, "4 ipcluster start -n 2", "time", "python"))
+
+
+@pytest.mark.parametrize("system", ["ours", "python"])
+def test_capacity(results, system):
+    f = _figure(results, "5 capacity", "throughput", system)
+    _positive(f)
+    assert f["details"][0]["errors"] == 0
+    _positive(_figure(results, "5 capacity", "latency p99", system))
+    g = _figure(results, "5 engines kept registered", "20 requested: registered after hold", system)
+    assert g["median"] == 20, g
+
+
+@pytest.mark.parametrize("system", ["ours", "python"])
+def test_memory(results, system):
+    f = _figure(results, "6 controller memory", "VmRSS at end", system)
+    _positive(f)
+    _positive(_figure(results, "6 controller memory", "tasks run", system))
+    assert len(f["details"][0]["curve"]) >= 3
+
+
+@pytest.mark.parametrize("system", ["ours", "python"])
+def test_broadcast(results, system):
+    _positive(_figure(results, "7 push 2MB DirectView", "median time per push", system))
+    _positive(_figure(results, "7 push 2MB BroadcastView", "median time per push", system))
+
+
+def test_outputs(results):
+    out = results["_out"]
+    md = (out / "results.md").read_text()
+    assert "| benchmark | metric |" in md
+    if _has("matplotlib"):
+        assert (out / "latency.png").stat().st_size > 0
