@@ -1,32 +1,63 @@
 #!/usr/bin/env bash
-# Installs what the project needs, builds it, and runs every test: the GoogleTest unit tests
-# (through ctest) and the pytest integration suites that drive the real Python ipyparallel
-# client against our binaries. Exits non-zero if anything fails.
-set -euo pipefail
+# Installs what the project needs, builds it, and runs every test:
+#   1. ctest: GoogleTest unit tests of every module, the engine's Python bridge tests (pytest),
+#      and our engine against Python's controller;
+#   2. the controller/engine integration suite (tests/integration/run.sh, the unmodified Python
+#      ipyparallel client against real processes) over the implementation combinations below;
+#   3. our controller's start-up/config tests, ipcluster's tests (incl. the multi-host SSH
+#      topology in network namespaces), the benchmark smoke run;
+#   4. a CI-sized selection of IPython Parallel's own test suite against our binaries.
+# Exits non-zero if anything fails. IPP_TEST_QUICK=1 runs one combination only.
+set -uo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-deps.sh
-bash scripts/build.sh
-
-status=0
-echo "=== unit tests (ctest)"
-(cd build && ctest --output-on-failure -j2) || status=1
+bash scripts/install-deps.sh || exit 1
+bash scripts/build.sh || exit 1
 
 py=/usr/bin/python3
-run_pytest() {
+export IPP_BIN_DIR="$PWD/build/bin"
+status=0
+summary=()
+step() {
   local name=$1; shift
+  echo
   echo "=== $name"
-  local rc=0
-  "$py" -m pytest "$@" || rc=$?
-  if [ "$rc" -eq 5 ]; then echo "$name: no tests ran" >&2; rc=1; fi
-  [ "$rc" -eq 0 ] || status=1
+  local start=$SECONDS rc=0
+  "$@" || rc=$?
+  local took=$((SECONDS - start))
+  if [ "$rc" -eq 0 ]; then
+    summary+=("PASS  ${took}s  $name")
+  else
+    summary+=("FAIL  ${took}s  $name (exit $rc)")
+    status=1
+  fi
+}
+pytest_step() {
+  local name=$1; shift
+  step "$name" bash -c '"$0" -m pytest "$@"; rc=$?; [ $rc -eq 5 ] && { echo "no tests ran" >&2; exit 1; }; exit $rc' "$py" "$@"
 }
 
-if [ -d src/engine/python/tests ]; then
-  run_pytest "engine bridge (pytest)" -q src/engine/python/tests
-fi
-export IPP_BIN_DIR="$PWD/build/bin"
-run_pytest "integration: our controller, Python engines" -q tests/integration --controller=cpp --engine=python
-if [ -x build/bin/ipengine ] && build/bin/ipengine --help >/dev/null 2>&1; then
-  run_pytest "integration: our controller, our engines" -q tests/integration --controller=cpp --engine=cpp
-fi
+step "unit tests and engine suites (ctest)" bash -c 'cd build && ctest --output-on-failure -j2'
+
+combos=("cpp python" "cpp cpp" "python cpp" "cpp mixed")
+[ "${IPP_TEST_QUICK:-0}" = 1 ] && combos=("cpp cpp")
+for combo in "${combos[@]}"; do
+  set -- $combo
+  step "integration suite: controller=$1 engines=$2" \
+    env IPP_TEST_REQUIRE_CPP=1 bash tests/integration/run.sh -q --controller="$1" --engine="$2"
+done
+
+pytest_step "ipcontroller start-up and config" -q tests/integration/test_controller_config.py
+pytest_step "ipcluster" -q tests/integration/cluster
+pytest_step "benchmark smoke" -q tests/integration/test_bench_smoke.py
+step "IPython Parallel's own suite (CI selection) against our binaries" \
+  bash tests/conformance/run.sh --ci
+
+echo
+echo "=== summary"
+printf '%s\n' "${summary[@]}"
+passed=0; failed=0
+for line in "${summary[@]}"; do
+  case "$line" in PASS*) passed=$((passed + 1)) ;; *) failed=$((failed + 1)) ;; esac
+done
+echo "steps: $passed passed, $failed failed"
 exit $status
