@@ -369,7 +369,11 @@ void ClusterRunner::start_ssh_engines(EngineSetRecord& set) {
     log_->info("Starting all {} engines listed in c.SSHEngineSetLauncher.engines "
                "(Python ipyparallel 7+ would stop at n={})", total, s_.n);
   }
-  const std::string engine_json = read_text(profile_.engine_file(s_.cluster_id));
+  std::string engine_json = read_text(profile_.engine_file(s_.cluster_id));
+  try {
+    engine_json = nlohmann::json::parse(engine_json).dump();  // one line for the remote shell
+  } catch (const std::exception&) {
+  }
   set.set.remote_profile_dir = s_.remote_profile_dir;
   set.set.remote_python = s_.remote_python;
   for (const auto& spec : specs) {

@@ -27,7 +27,9 @@ std::string remote_start_command(const RemoteEngineParams& p, const std::string&
   if (!p.cluster_id.empty()) cmd += " --cluster-id=" + shell_quote(p.cluster_id);
   for (const auto& a : p.engine_args) cmd += " " + shell_quote(a);
   auto log_dir = output_file.substr(0, output_file.rfind('/'));
-  return "mkdir -p " + shell_quote(log_dir) + " && " + env + " nohup " + cmd + " > " +
+  // `mkdir ... && cmd &` would background the whole list in a subshell that keeps the channel
+  // open and whose pid $! would be; hence `|| exit`.
+  return "mkdir -p " + shell_quote(log_dir) + " || exit 1; " + env + " nohup " + cmd + " > " +
          shell_quote(output_file) + " 2>&1 < /dev/null & echo __remote_pid=$!__";
 }
 
