@@ -43,7 +43,9 @@ pytestmark = pytest.mark.skipif(
     not cpp_binary_available("ipengine"), reason=f"C++ ipengine not built ({cpp_binary('ipengine')})"
 )
 
-CPP = Impl("python", "cpp")
+# Debian's Python controller by default; IPP_TEST_CONTROLLER=cpp runs the same checks against ours
+CONTROLLER = os.environ.get("IPP_TEST_CONTROLLER") or "python"
+CPP = Impl(CONTROLLER, "cpp")
 
 
 def _start(impl: Impl, n: int, name: str) -> tuple[TestCluster, ipp.Client]:
@@ -387,7 +389,7 @@ def test_segfault_is_an_engine_death(cluster, rc):
 
 # --------------------------------------------------------------------------- mixed cluster
 def test_mixed_cluster_with_python_engines():
-    c, rc = _start(Impl("python", "mixed"), 4, "mixed")
+    c, rc = _start(Impl(CONTROLLER, "mixed"), 4, "mixed")
     try:
         kinds = sorted(c.engine_proc_for_pid(p).kind for p in rc[:].apply_sync(os.getpid))
         assert kinds == ["cpp", "cpp", "python", "python"]
