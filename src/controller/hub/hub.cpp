@@ -357,6 +357,10 @@ void Hub::on_query() {
         resubmit_request(route, m);
       } else if (type == msg::kShutdownRequest) {
         shutdown_request(route, m);
+      } else if (type == "become_dask_request") {
+        become_dask_request(route, m);
+      } else if (type == "stop_distributed_request") {
+        stop_distributed_request(route, m);
       } else {
         log_->error("Bad Message Type: {}", wire::python_repr(type));
         send_reply(route, msg::kHubError,
@@ -409,10 +413,11 @@ std::optional<std::vector<int>> Hub::validate_targets(const Json& targets, std::
       error = "No Such Engine: [" + joined + "]";
       return std::nullopt;
     }
-  }
-  if (out.empty()) {
-    error = "No Engines Registered";
-    return std::nullopt;
+    // Only an explicit empty list is an error; None means all engines, even none (Python).
+    if (out.empty()) {
+      error = "No Engines Registered";
+      return std::nullopt;
+    }
   }
   return out;
 }
@@ -694,6 +699,40 @@ void Hub::shutdown_request(const std::vector<std::string>& route, const Message&
     db_->flush();
     if (on_shutdown) on_shutdown();
   });
+}
+
+void Hub::become_dask_request(const std::vector<std::string>& route, const Message& m) {
+  if (!dask_) {
+    // The scheduler listens where the controller does unless scheduler_args say otherwise.
+    std::string host;
+    const Json& info = options_.engine_connection_info;
+    if (info.is_object() && info.contains("interface") && info["interface"].is_string()) {
+      host = info["interface"].get<std::string>();
+      if (auto p = host.find("://"); p != std::string::npos) host = host.substr(p + 3);
+      if (host == "*" || host == "0.0.0.0" || host.rfind('/', 0) == 0) host.clear();
+    }
+    dask_ = std::make_unique<DaskScheduler>(host);
+  }
+  Json args = m.content.contains("scheduler_args") ? m.content["scheduler_args"] : Json::object();
+  log_->info("Becoming dask.distributed scheduler: {}", args.dump());
+  dask_->start(*reactor_, args, [this, route, parent = m.header](Json content) {
+    if (content.value("status", std::string()) == "ok") {
+      log_->info("dask.distributed scheduler running at {}",
+                 content.value("address", std::string()));
+    } else {
+      log_->error("dask.distributed scheduler failed: {}", content.dump());
+    }
+    send_reply(route, "become_dask_reply", std::move(content), parent);
+  });
+}
+
+void Hub::stop_distributed_request(const std::vector<std::string>& route, const Message& m) {
+  if (dask_ && dask_->stop()) {
+    log_->info("Stopping dask.distributed scheduler");
+  } else {
+    log_->info("No dask.distributed scheduler running.");
+  }
+  send_reply(route, "stop_distributed_reply", Json{{"status", "ok"}}, m.header);
 }
 
 // --- monitor traffic and records ----------------------------------------------------------------

@@ -4,6 +4,8 @@
 // PULL, from which it keeps the task records (protocol.md 3.11, 8).
 //
 // Owning thread: the controller's main reactor. Lifetime: the controller's run.
+#include "dask_scheduler.hpp"
+
 #include <ipp/controller/db/task_db.hpp>
 #include <ipp/controller/heartbeat/heart_monitor.hpp>
 #include <ipp/net/reactor.hpp>
@@ -99,6 +101,8 @@ class Hub {
   void purge_request(const std::vector<std::string>& route, const wire::Message& msg);
   void resubmit_request(const std::vector<std::string>& route, const wire::Message& msg);
   void shutdown_request(const std::vector<std::string>& route, const wire::Message& msg);
+  void become_dask_request(const std::vector<std::string>& route, const wire::Message& msg);
+  void stop_distributed_request(const std::vector<std::string>& route, const wire::Message& msg);
   // Maps a targets argument to engine ids; error text as Python's IndexError on failure.
   std::optional<std::vector<int>> validate_targets(const wire::Json& targets, std::string& error);
 
@@ -132,6 +136,7 @@ class Hub {
   std::unordered_set<std::string> completed_ids_;
   std::deque<std::string> completed_order_;
   bool shutting_down_ = false;
+  std::unique_ptr<DaskScheduler> dask_;
 };
 
 }  // namespace ipp::controller::hub
