@@ -1,5 +1,8 @@
 #include "relays.hpp"
 
+#include <algorithm>
+#include <tuple>
+
 #include <ipp/net/frames_io.hpp>
 #include <ipp/wire/msg_types.hpp>
 
@@ -123,6 +126,11 @@ void BroadcastScheduler::from_client() {
     std::string parent(wire::view(raw->frames[env.parent()]));
     std::string content(wire::view(raw->frames[env.content()]));
     std::size_t sent = 0;
+    Pending* pending = nullptr;
+    if (coalescing) {
+      pending = &coalescing_[original];
+      pending->slots.clear();
+    }
     for (const auto& t : targets) {
       if (!t.is_array() || t.size() != 2 || !t[0].is_string() || !t[1].is_number_integer()) {
         continue;
@@ -141,15 +149,17 @@ void BroadcastScheduler::from_client() {
       Frames out = session_.serialize_packed(idents, wire::Session::pack(header), parent,
                                              wire::Session::pack(leaf_md), content,
                                              net::share_all(raw->frames, env.first_buffer()));
-      auto& leaf = leaves_[static_cast<std::size_t>(id) % leaves_.size()];
+      const std::size_t leaf_index = static_cast<std::size_t>(id) % leaves_.size();
+      auto& leaf = leaves_[leaf_index];
       if (net::send_frames(leaf, std::move(out))) {
+        if (pending != nullptr) pending->slots[uuid] = {leaf_index, sent};
         ++sent;
       } else {
         log_->warn("broadcast target {} (engine {}) is not connected", uuid, id);
       }
     }
     if (coalescing) {
-      auto& p = coalescing_[original];
+      auto& p = *pending;
       p.client_id = route.empty() ? std::string() : route.front();
       p.expected = sent;
       if (sent == 0) {
@@ -189,13 +199,20 @@ void BroadcastScheduler::from_engine(std::size_t leaf) {
     if (it == coalescing_.end()) continue;
     Pending& p = it->second;
     auto idit = engine_ids_.find(uuid);
-    p.targets.push_back(Json::array({uuid, idit == engine_ids_.end() ? -1 : idit->second}));
-    for (auto& b : msg->buffers) p.buffers.push_back(std::move(b));
+    Reply r;
+    if (auto slot = p.slots.find(uuid); slot != p.slots.end()) {
+      std::tie(r.leaf, r.position) = slot->second;
+    } else {
+      r.leaf = r.position = p.slots.size() + p.replies.size();  // unexpected: keep at the end
+    }
+    r.target = Json::array({uuid, idit == engine_ids_.end() ? -1 : idit->second});
+    r.buffers = std::move(msg->buffers);
+    p.replies.push_back(std::move(r));
     p.last_header = std::move(msg->header);
     p.last_parent = std::move(msg->parent_header);
     p.last_metadata = std::move(msg->metadata);
     p.last_content = std::move(msg->content);
-    if (p.targets.size() >= p.expected) finish_coalescing(original, p);
+    if (p.replies.size() >= p.expected) finish_coalescing(original, p);
   }
 }
 
@@ -205,12 +222,21 @@ void BroadcastScheduler::finish_coalescing(const std::string& original, Pending&
   out.header = p.last_header.is_object() ? p.last_header : Json::object();
   out.parent_header = p.last_parent.is_object() ? p.last_parent : Json::object();
   out.metadata = p.last_metadata.is_object() ? p.last_metadata : Json::object();
-  out.metadata["broadcast_targets"] = p.targets;
+  // Python's scheduler tree concatenates replies leaf by leaf (leaf = engine id mod 2^depth),
+  // each leaf in request order; clients map results to engines through broadcast_targets.
+  std::stable_sort(p.replies.begin(), p.replies.end(), [](const Reply& a, const Reply& b) {
+    return std::tie(a.leaf, a.position) < std::tie(b.leaf, b.position);
+  });
+  Json targets = Json::array();
+  for (auto& r : p.replies) {
+    targets.push_back(std::move(r.target));
+    for (auto& b : r.buffers) out.buffers.push_back(std::move(b));
+  }
+  out.metadata["broadcast_targets"] = std::move(targets);
   out.metadata["original_msg_id"] = original;
   out.metadata["is_coalescing"] = true;
   out.metadata["is_broadcast"] = true;
   out.content = p.last_content.is_object() ? p.last_content : Json{{"status", "ok"}};
-  out.buffers = std::move(p.buffers);
   net::send_frames(client_, session_.serialize(std::move(out)));
   coalescing_.erase(original);
 }

@@ -63,11 +63,16 @@ class BroadcastScheduler {
   void attach(net::Reactor& reactor);
 
  private:
+  struct Reply {
+    std::size_t leaf = 0, position = 0;  // Python's reply order: by leaf, then request order
+    wire::Json target;                   // [uuid, id]
+    wire::Frames buffers;
+  };
   struct Pending {
     std::string client_id;
     std::size_t expected = 0;
-    wire::Json targets = wire::Json::array();  // [[uuid, id], ...] that replied
-    wire::Frames buffers;
+    std::unordered_map<std::string, std::pair<std::size_t, std::size_t>> slots;  // uuid -> order
+    std::vector<Reply> replies;
     wire::Json last_header, last_parent, last_metadata, last_content;
   };
   void from_client();
