@@ -5,7 +5,7 @@ Load with ``-p ipp_cpp_plugin`` (this directory on ``PYTHONPATH``). Options:
   --ipp-controller=cpp|python   controller implementation (env IPP_CONFORMANCE_CONTROLLER, default cpp)
   --ipp-engine=cpp|python       engine implementation (env IPP_CONFORMANCE_ENGINE, default python)
   --ipp-bin-dir=DIR             where ipcontroller/ipengine live (env IPP_BIN_DIR, default build/bin)
-  --ipp-test-timeout=SECONDS    hard limit per test phase (default 180, 0 = none)
+  --ipp-test-timeout=SECONDS    hard limit per test phase (default 300, 0 = none)
 
 Nothing installed is edited. The suite starts processes through three paths, all redirected here:
 
@@ -67,8 +67,9 @@ def pytest_addoption(parser):
     g.addoption(
         "--ipp-test-timeout",
         type=float,
-        default=float(os.environ.get("IPP_CONFORMANCE_TIMEOUT", "180")),
-        help="hard limit in seconds for each test phase (0 = none)",
+        default=float(os.environ.get("IPP_CONFORMANCE_TIMEOUT", "300")),
+        help="hard limit in seconds for each test phase; on expiry the module run is interrupted"
+        " (0 = none)",
     )
 
 
@@ -190,14 +191,6 @@ def _scale_startup_waits(scale):
     ipp_tests.time = _ScaledClock(scale)
 
 
-class ConformanceTimeout(Exception):
-    pass
-
-
-def _on_alarm(signum, frame):
-    raise ConformanceTimeout(f"test phase exceeded {_state['timeout']:g}s")
-
-
 def _on_term(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -242,6 +235,27 @@ def pytest_configure(config):
     config._ipp_conformance = (ctl, eng, bin_dir)
 
 
+def _distributed_rejects_ncores():
+    try:
+        import inspect
+
+        from distributed import Worker
+    except Exception:
+        return False  # not installed: the test fails on import either way, with any controller
+    return "ncores" not in inspect.signature(Worker.__init__).parameters
+
+
+def pytest_collection_modifyitems(config, items):
+    """Known failures caused by the installed Python packages, not by the binaries under test."""
+    if _distributed_rejects_ncores():
+        reason = (
+            "ipyparallel 7.1's become_dask_worker passes ncores=1, which this distributed rejects"
+        )
+        for item in items:
+            if item.name == "test_become_dask":
+                item.add_marker(pytest.mark.xfail(reason=reason, strict=False))
+
+
 def pytest_report_header(config):
     ctl, eng, bin_dir = config._ipp_conformance
     return [
@@ -267,42 +281,54 @@ def _ipp_profile_cluster_config(ipython_dir):
 
 
 def _with_alarm():
+    """watchdog for one test phase; a thread, because the suite's ClusterTestCase owns SIGALRM.
+    On expiry it dumps every thread's stack and interrupts the run (the module's remaining tests
+    are not run, every started process is stopped)."""
     t = _state["timeout"]
-    if t and t > 0:
-        old = signal.signal(signal.SIGALRM, _on_alarm)
-        signal.setitimer(signal.ITIMER_REAL, t)
-        return old
-    return None
+    if not t or t <= 0:
+        return None
+    import _thread
+    import faulthandler
+    import threading
+
+    def expire():
+        sys.stderr.write(f"\nipp conformance: test phase exceeded {t:g}s; interrupting\n")
+        faulthandler.dump_traceback(all_threads=True)
+        _thread.interrupt_main()
+
+    timer = threading.Timer(t, expire)
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
-def _clear_alarm(old):
-    if old is not None:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+def _clear_alarm(timer):
+    if timer is not None:
+        timer.cancel()
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_setup(item):
-    old = _with_alarm()
+    timer = _with_alarm()
     try:
         yield
     finally:
-        _clear_alarm(old)
+        _clear_alarm(timer)
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item):
-    old = _with_alarm()
+    timer = _with_alarm()
     try:
         yield
     finally:
-        _clear_alarm(old)
+        _clear_alarm(timer)
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_teardown(item):
-    old = _with_alarm()
+    timer = _with_alarm()
     try:
         yield
     finally:
-        _clear_alarm(old)
+        _clear_alarm(timer)
