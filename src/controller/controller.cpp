@@ -185,11 +185,14 @@ int run_controller(const ControllerOptions& opt) {
 
   // Internal plumbing.
   zmq::socket_t monitor_pull(ctx, zmq::socket_type::pull);
-  monitor_pull.set(zmq::sockopt::rcvhwm, 0);
+  // Bounded (with blocking sends on the PUSH side): memory stays flat when clients submit faster
+  // than the hub records.
+  constexpr int kMonitorHwm = 10000;
+  monitor_pull.set(zmq::sockopt::rcvhwm, kMonitorHwm);
   monitor_pull.bind("inproc://ipp-monitor");
   auto make_push = [&](const char* ep) {
     zmq::socket_t s(ctx, zmq::socket_type::push);
-    s.set(zmq::sockopt::sndhwm, 0);
+    s.set(zmq::sockopt::sndhwm, kMonitorHwm);
     s.set(zmq::sockopt::linger, 0);
     s.connect(ep);
     return s;

@@ -15,12 +15,12 @@ bool recv_frames(zmq::socket_t& socket, wire::Frames& out, bool dontwait) {
   }
 }
 
-bool send_frames(zmq::socket_t& socket, wire::Frames&& frames) {
+bool send_frames(zmq::socket_t& socket, wire::Frames&& frames, bool block) {
   const std::size_t n = frames.size();
   for (std::size_t i = 0; i < n; ++i) {
     auto flags = i + 1 < n ? zmq::send_flags::sndmore : zmq::send_flags::none;
     try {
-      if (!socket.send(frames[i], flags | zmq::send_flags::dontwait)) return false;
+      if (!socket.send(frames[i], block ? flags : flags | zmq::send_flags::dontwait)) return false;
     } catch (const zmq::error_t& e) {
       if (e.num() == EHOSTUNREACH) return false;
       throw;

@@ -10,9 +10,10 @@ namespace ipp::net {
 // false when nothing is waiting.
 bool recv_frames(zmq::socket_t& socket, wire::Frames& out, bool dontwait = true);
 
-// Sends all frames (moved). Returns false when the socket would block or the peer is unknown
-// (ROUTER_MANDATORY); the frames are then dropped.
-bool send_frames(zmq::socket_t& socket, wire::Frames&& frames);
+// Sends all frames (moved). Returns false when the socket would block (unless `block`) or the
+// peer is unknown (ROUTER_MANDATORY); the frames are then dropped. `block` waits for room, which
+// is how a bounded queue pushes back on a faster producer.
+bool send_frames(zmq::socket_t& socket, wire::Frames&& frames, bool block = false);
 
 // Shares the payload of large frames (zmq_msg_copy is reference counted), copies small ones.
 wire::Frame share(const wire::Frame& f);

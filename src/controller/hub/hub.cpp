@@ -42,6 +42,10 @@ Hub::Hub(HubSockets sockets, HubOptions options, std::unique_ptr<db::TaskDb> db)
   if (options_.restore) load_engine_state();
 }
 
+Hub::~Hub() {
+  if (state_write_pending_) save_engine_state();
+}
+
 void Hub::attach(net::Reactor& reactor) {
   reactor_ = &reactor;
   reactor.add(s_.query, [this] { on_query(); });
@@ -84,17 +88,37 @@ void Hub::beat() {
 }
 
 void Hub::reping_soon() {
-  // A new engine subscribes to hb_ping only after its registration reply; send the current
-  // ping again a few times so its first pong (which completes the registration) comes at once
-  // instead of up to a whole period later. Same payload: no miss is counted for anyone.
-  for (int ms : {20, 60, 150, 400, 1000}) {
-    if (ms >= options_.ping_ms) break;
-    reactor_->call_later(std::chrono::milliseconds(ms), [this] {
-      if (pending_regs_.empty()) return;
-      const std::string& ping = hearts_.current_ping();
-      s_.hb_ping.send(zmq::buffer(ping), zmq::send_flags::dontwait);
-    });
-  }
+  // A new engine subscribes to hb_ping only after its registration reply; re-send the current
+  // ping (same payload: no miss is counted for anyone) 20 ms after a registration and then every
+  // 250 ms while registrations are pending, so an engine's first pong, which completes its
+  // registration, comes at once instead of up to a whole period later. One chain serves every
+  // pending registration: a burst of registrations costs a few pings, not a few per engine.
+  reping_deadline_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.ping_ms);
+  if (reping_active_) return;
+  reping_active_ = true;
+  reping_tick(std::chrono::milliseconds(20));
+}
+
+void Hub::reping_tick(std::chrono::milliseconds delay) {
+  reactor_->call_later(delay, [this] {
+    if (pending_regs_.empty() || std::chrono::steady_clock::now() >= reping_deadline_) {
+      reping_active_ = false;
+      return;
+    }
+    const std::string& ping = hearts_.current_ping();
+    s_.hb_ping.send(zmq::buffer(ping), zmq::send_flags::dontwait);
+    reping_tick(std::chrono::milliseconds(250));
+  });
+}
+
+void Hub::save_engine_state_soon() {
+  // Coalesce the rewrites of a burst of (un)registrations into one.
+  if (state_write_pending_) return;
+  state_write_pending_ = true;
+  reactor_->call_later(std::chrono::milliseconds(200), [this] {
+    state_write_pending_ = false;
+    save_engine_state();
+  });
 }
 
 void Hub::on_pong() {
@@ -179,7 +203,7 @@ void Hub::finish_registration(const std::string& uuid) {
   engines_[id] = Engine{id, uuid, {}, {}, 0, {}};
   by_uuid_[uuid] = id;
   log_->info("engine::Engine Connected: {}", id);
-  save_engine_state();
+  save_engine_state_soon();
   Frames ev;
   ev.push_back(wire::frame("register"));
   ev.push_back(wire::frame(uuid));
@@ -218,7 +242,7 @@ void Hub::drop_engine(int id, const std::string& why) {
   hearts_.forget(e.uuid);
   dead_hearts_.insert(e.uuid);
   log_->info("registration::unregister_engine({}) ({})", id, why);
-  save_engine_state();
+  save_engine_state_soon();
   Frames ev;
   ev.push_back(wire::frame("unregister"));
   ev.push_back(wire::frame(e.uuid));

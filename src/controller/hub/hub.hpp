@@ -52,6 +52,7 @@ struct HubOptions {
 class Hub {
  public:
   Hub(HubSockets sockets, HubOptions options, std::unique_ptr<db::TaskDb> db);
+  ~Hub();  // writes a pending engine-state update
   void attach(net::Reactor& reactor);
   // Called when a client asked the hub to shut down (after the reply and notification).
   std::function<void()> on_shutdown;
@@ -88,6 +89,8 @@ class Hub {
   int new_engine_id(const wire::Json& requested);
   void notify(std::string_view msg_type, wire::Json content, wire::Json parent = wire::Json::object());
   void reping_soon();
+  void reping_tick(std::chrono::milliseconds delay);
+  void save_engine_state_soon();
 
   // queries
   void send_reply(const std::vector<std::string>& route, std::string_view msg_type,
@@ -136,6 +139,9 @@ class Hub {
   std::unordered_set<std::string> completed_ids_;
   std::deque<std::string> completed_order_;
   bool shutting_down_ = false;
+  bool reping_active_ = false;
+  TimePoint reping_deadline_{};
+  bool state_write_pending_ = false;
   std::unique_ptr<DaskScheduler> dask_;
 };
 

@@ -18,7 +18,9 @@ void send_monitor(zmq::socket_t& monitor, std::string_view topic, const Frames& 
   copy.reserve(frames.size() + 1);
   copy.push_back(wire::frame(topic));
   for (const auto& f : frames) copy.push_back(net::share(f));
-  net::send_frames(monitor, std::move(copy));
+  // Blocking: the monitor queue is bounded, so a hub that falls behind slows the relays down
+  // instead of letting copies pile up in memory.
+  net::send_frames(monitor, std::move(copy), /*block=*/true);
 }
 
 }  // namespace

@@ -42,7 +42,8 @@ void TaskService::monitor(std::string_view topic, const Frames& frames) {
   copy.reserve(frames.size() + 1);
   copy.push_back(wire::frame(topic));
   for (const auto& f : frames) copy.push_back(net::share(f));
-  net::send_frames(monitor_, std::move(copy));
+  // Blocking on a bounded queue: back-pressure from a busy hub (see relays.cpp).
+  net::send_frames(monitor_, std::move(copy), /*block=*/true);
 }
 
 void TaskService::from_hub() {
@@ -141,7 +142,7 @@ void TaskService::send_to_engine(const std::string& msg_id, const std::string& e
   track.push_back(wire::frame("tracktask"));
   track.push_back(wire::frame(msg_id));
   track.push_back(wire::frame(engine));
-  net::send_frames(monitor_, std::move(track));
+  net::send_frames(monitor_, std::move(track), /*block=*/true);
 }
 
 void TaskService::fail(const std::string& msg_id, const std::string& ename,
