@@ -12,6 +12,7 @@
 // reactor); not thread-safe. Lifetime: the controller's.
 #include "ipp/util/clock.hpp"
 #include "ipp/util/result.hpp"
+#include "ipp/wire/errors.hpp"
 #include "ipp/wire/message.hpp"
 
 #include <optional>
@@ -37,8 +38,8 @@ using DbStatus = DbResult<Ok>;
 DbError key_error(std::string_view message);
 // NoDB's NoData (a KeyError subclass with its own __str__).
 DbError no_data();
-// Python repr() of a str: '...' or "..." when the text holds a single quote and no double one.
-std::string python_repr(std::string_view s);
+// Python repr() of a str, shared with every other error text of the controller.
+using wire::python_repr;
 
 struct TaskRecord {
   Json fields = Json::object();  // every 8.1 field except the two buffer lists
