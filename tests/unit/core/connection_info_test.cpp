@@ -22,32 +22,15 @@
 #include <sstream>
 #include <string>
 
+#include "test_support.hpp"
+
 namespace ipp::config {
 namespace {
 
 namespace fs = std::filesystem;
+using test::TempDir;
 
 const fs::path kPython = "/usr/bin/python3";
-
-// A fresh directory, removed with everything in it when the test ends.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "ipp-conn-test-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 unsigned mode_of(const fs::path& p) {
   struct stat st {};
