@@ -170,9 +170,13 @@ int run_controller(const ControllerOptions& opt) {
                              "client task", "task_in");
   auto iopub_out = binder.bind(zmq::socket_type::pub, port(old_client ? old_client->iopub : 0),
                                "client iopub");
-  auto notification = binder.bind(zmq::socket_type::pub,
+  // XPUB, so the hub sees each client subscribe and can replay the registrations it might
+  // have missed (see Hub::on_subscription).
+  auto notification = binder.bind(zmq::socket_type::xpub,
                                   port(old_client ? old_client->notification : 0),
                                   "notification");
+  notification.set(zmq::sockopt::xpub_verbose, 1);
+  notification.set(zmq::sockopt::sndhwm, 0);
   auto bcast_root = binder.bind(
       zmq::socket_type::router,
       port(old_client && !old_client->broadcast.empty() ? old_client->broadcast[0] : 0),

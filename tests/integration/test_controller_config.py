@@ -202,3 +202,50 @@ def test_restore_keeps_running_engines(ipython_dir):
             engine.kill()
             engine.wait()
         stop(proc)
+
+
+def test_late_subscriber_hears_recent_registrations(ipython_dir):
+    """A client's notification subscription can reach the hub after its connection_reply; the
+    engines that registered in between must still be announced to it, or the client's
+    wait_for_engines never returns. Every new subscriber is sent the recent registrations."""
+    import zmq
+
+    proc = start_controller(ipython_dir)
+    env = dict(os.environ, IPYTHONDIR=str(ipython_dir))
+    engine = subprocess.Popen([str(cpp_binary("ipengine")), "--log-level=20"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    ctx = zmq.Context()
+    try:
+        wait_for(lambda: client_file(ipython_dir).exists(), 20, message="connection file")
+        info = json.loads(client_file(ipython_dir).read_text())
+        check = (
+            "import ipyparallel as ipp\n"
+            "rc = ipp.Client(timeout=30)\n"
+            "rc.wait_for_engines(1, timeout=60)\n"
+            "print('ids', rc.ids)\n"
+        )
+        done = subprocess.run([PYTHON, "-c", check], env=env, capture_output=True, text=True,
+                              timeout=scaled(90))
+        assert "ids [0]" in done.stdout, done.stderr
+        # The engine is registered now; a subscriber arriving after the fact still hears of it.
+        sub = ctx.socket(zmq.SUB)
+        sub.linger = 0
+        sub.setsockopt(zmq.SUBSCRIBE, b"")
+        sub.connect(f"tcp://127.0.0.1:{info['notification']}")
+        assert sub.poll(int(scaled(10) * 1000)), "no notification replayed to a new subscriber"
+        frames = sub.recv_multipart()
+        idx = frames.index(b"<IDS|MSG>")
+        header = json.loads(frames[idx + 2])
+        content = json.loads(frames[idx + 5])
+        assert header["msg_type"] == "registration_notification"
+        assert content["id"] == 0 and isinstance(content["uuid"], str)
+        sub.close()
+    finally:
+        ctx.term()
+        engine.terminate()
+        try:
+            engine.wait(scaled(15))
+        except subprocess.TimeoutExpired:
+            engine.kill()
+            engine.wait()
+        stop(proc)

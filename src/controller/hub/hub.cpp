@@ -51,6 +51,7 @@ void Hub::attach(net::Reactor& reactor) {
   reactor.add(s_.query, [this] { on_query(); });
   reactor.add(s_.monitor, [this] { on_monitor(); });
   reactor.add(s_.hb_pong, [this] { on_pong(); });
+  reactor.add(s_.notification, [this] { on_subscription(); });
   reactor.add(s_.resubmit, [this] {
     // Replies to resubmitted tasks come back here; clients fetch them with result_request.
     Frames discard;
@@ -200,7 +201,7 @@ void Hub::finish_registration(const std::string& uuid) {
   int id = it->second.id;
   reactor_->cancel(it->second.stall_timer);
   pending_regs_.erase(it);
-  engines_[id] = Engine{id, uuid, {}, {}, 0, {}};
+  engines_[id] = Engine{id, uuid, {}, {}, 0, {}, std::chrono::steady_clock::now()};
   by_uuid_[uuid] = id;
   log_->info("engine::Engine Connected: {}", id);
   save_engine_state_soon();
@@ -328,6 +329,33 @@ void Hub::load_engine_state() {
   }
 }
 
+void Hub::on_subscription() {
+  // A client connects its notification SUB and then asks for the engine list; a registration
+  // published between the hub's connection_reply and the moment that subscription reaches us is
+  // lost to the client, which then waits forever for an engine it will never hear of. So every
+  // new subscription gets the recent registrations again. Clients treat a repeated
+  // registration_notification as a no-op. Unregistrations are not repeated: a stale one would
+  // fail a client's wait_for_engines.
+  constexpr auto kReplayWindow = std::chrono::seconds(30);
+  Frames frames;
+  bool subscribed = false;
+  while (net::recv_frames(s_.notification, frames)) {
+    for (const auto& f : frames) {
+      if (f.size() > 0 && static_cast<const unsigned char*>(f.data())[0] == 1) subscribed = true;
+    }
+    frames.clear();
+  }
+  if (!subscribed) return;
+  auto since = std::chrono::steady_clock::now() - kReplayWindow;
+  int replayed = 0;
+  for (const auto& [id, e] : engines_) {
+    if (e.registered_at < since) continue;
+    notify(msg::kRegistrationNotification, Json{{"id", id}, {"uuid", e.uuid}});
+    ++replayed;
+  }
+  if (replayed > 0) log_->debug("new notification subscriber: replayed {} registrations", replayed);
+}
+
 void Hub::notify(std::string_view msg_type, Json content, Json parent) {
   Message m = session_.make(msg_type, std::move(content), std::move(parent));
   net::send_frames(s_.notification, session_.serialize(std::move(m)));
@@ -400,6 +428,7 @@ void Hub::on_query() {
 }
 
 void Hub::connection_request(const std::vector<std::string>& route, const Message& m) {
+  log_->debug("client::client {} connected", m.header.value("session", std::string("?")));
   Json engines = Json::object();
   for (const auto& [id, e] : engines_) engines[std::to_string(id)] = e.uuid;
   send_reply(route, msg::kConnectionReply, Json{{"status", "ok"}, {"engines", engines}}, m.header);

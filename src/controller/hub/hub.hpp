@@ -28,7 +28,7 @@ namespace ipp::controller::hub {
 
 struct HubSockets {
   zmq::socket_t query;         // ROUTER: registration + client queries
-  zmq::socket_t notification;  // PUB
+  zmq::socket_t notification;  // XPUB (verbose): subscriptions arrive as messages
   zmq::socket_t monitor;       // PULL: copies from relays and schedulers
   zmq::socket_t hb_ping;       // PUB
   zmq::socket_t hb_pong;       // ROUTER
@@ -67,6 +67,7 @@ class Hub {
     std::set<std::string> tasks;  // assigned load-balanced msg_ids not finished
     std::size_t completed = 0;
     std::deque<std::string> recent;
+    std::chrono::steady_clock::time_point registered_at{};
   };
   struct PendingRegistration {
     int id;
@@ -77,6 +78,7 @@ class Hub {
   void on_query();
   void on_monitor();
   void on_pong();
+  void on_subscription();
   void beat();
 
   // registration
