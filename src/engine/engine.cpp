@@ -106,6 +106,7 @@ int Engine::run() {
   auto limit = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
       std::chrono::duration<double>(config_.timeout_s));
   registration_timer_ = main_.call_later(limit, [this] { on_registration_timeout(); });
+  main_.post([this] { prepare_interpreter(); });
   main_.run();
   teardown();
   return exit_code_.load();
@@ -225,19 +226,18 @@ void Engine::complete_registration(const Json& content) {
   hb.check_period = std::chrono::milliseconds(hb_period + 500);
   hb.max_misses = config_.max_heartbeat_misses;
   heart_ = std::make_unique<Heart>(context_, hb, [this] { request_exit(0, "heartbeat lost"); });
-  heart_->start();
 
   control_.post([this] { connect_control(); });
 
   registered_ = true;
   main_.add(*shell_, [this] { on_shell_readable(); });
-  // Python starts now, with the heart already beating: the hub completes the registration on
-  // the first pong while the interpreter imports; requests queue until it is ready.
-  main_.post([this] { start_interpreter(); });
+  start_kernel();
 }
 
-void Engine::start_interpreter() {
-  if (exit_requested_) return;
+void Engine::prepare_interpreter() {
+  // The slow part of start-up (the interpreter and its imports). It runs while the registration
+  // request is on its way, so the round trip to the hub costs nothing extra.
+  if (interpreter_ || interpreter_failed_ || exit_requested_) return;
   try {
     interpreter_ = make_interpreter_(*this);
     {
@@ -247,16 +247,31 @@ void Engine::start_interpreter() {
     if (interpreter_->signal_fd() >= 0) {
       main_.add_fd(interpreter_->signal_fd(), [this] { interpreter_->check_signals(); });
     }
-    interpreter_->start(identity_.id);
   } catch (const std::exception& e) {
     spdlog::critical("Could not start the Python interpreter: {}", e.what());
     interpreter_.reset();
+    interpreter_failed_ = true;
+    request_exit(1, "interpreter failed");
+  }
+}
+
+void Engine::start_kernel() {
+  // As Python's engine: the kernel is built (startup code included) before the heart beats, so
+  // an engine the hub announces as registered runs its first task at once.
+  prepare_interpreter();
+  if (!interpreter_ || exit_requested_) return;
+  try {
+    interpreter_->start(identity_.id);
+  } catch (const std::exception& e) {
+    spdlog::critical("Could not start the Python interpreter: {}", e.what());
     request_exit(1, "interpreter failed");
     return;
   }
   shell_handler_ = std::make_unique<ShellHandler>(identity_, *interpreter_, *publisher_, aborts_,
                                                   *session_, ids_);
   interpreter_->run_startup(config_.exec_lines, config_.exec_files, config_.startup_dir);
+  if (exit_requested_) return;
+  heart_->start();
   spdlog::info("Completed registration with id {}", identity_.id);
   if (!pending_.empty() && !process_posted_) {
     process_posted_ = true;

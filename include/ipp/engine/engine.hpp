@@ -71,7 +71,8 @@ class Engine final : public ControlActions, public InterpreterHost {
   void on_registration_reply();
   void on_registration_timeout();
   void complete_registration(const wire::Json& content);
-  void start_interpreter();
+  void prepare_interpreter();
+  void start_kernel();
   void on_shell_readable();
   void process_next();
   void abort_queued_executes();
@@ -120,6 +121,7 @@ class Engine final : public ControlActions, public InterpreterHost {
   };
   std::deque<Pending> pending_;
   bool process_posted_ = false;
+  bool interpreter_failed_ = false;
   std::chrono::steady_clock::time_point registration_sent_{};
   net::Reactor::TimerId registration_timer_ = 0;
 
