@@ -173,7 +173,10 @@ void Engine::on_registration_reply() {
 }
 
 void Engine::on_registration_timeout() {
-  if (registered_) return;
+  // The reply may have arrived while the main thread was busy starting the interpreter: only a
+  // reply that is really missing counts.
+  on_registration_reply();
+  if (registered_ || exit_requested_) return;
   spdlog::critical("Registration timed out after {:.1f} seconds", config_.timeout_s);
   if (config_.connection.url(config_.connection.registration).find("127.") != std::string::npos) {
     spdlog::critical(
@@ -271,8 +274,8 @@ void Engine::start_kernel() {
                                                   *session_, ids_);
   interpreter_->run_startup(config_.exec_lines, config_.exec_files, config_.startup_dir);
   if (exit_requested_) return;
-  heart_->start();
   spdlog::info("Completed registration with id {}", identity_.id);
+  heart_->start();
   if (!pending_.empty() && !process_posted_) {
     process_posted_ = true;
     main_.post([this] { process_next(); });

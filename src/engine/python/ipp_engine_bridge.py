@@ -286,8 +286,12 @@ def _make_ipython_shell_class():
             self.exit_now = False
 
         def enable_gui(self, gui=None):
-            if gui:
-                raise NotImplementedError("GUI event loops are not supported on ipengine")
+            # "inline" (%pylab inline, %matplotlib inline) needs no event loop: figures go out
+            # as display_data. A real GUI loop has no screen to run on here.
+            if gui and gui != "inline":
+                raise NotImplementedError(
+                    f"GUI event loop {gui!r} is not supported on ipengine; use 'inline'")
+            self.active_eventloop = gui
 
     return BridgeShell
 

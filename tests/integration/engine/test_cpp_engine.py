@@ -469,6 +469,53 @@ def test_missing_connection_file_exits_1():
     assert b"connection file never arrived" in p.stderr
 
 
+def test_pylab_inline_sends_png(rc):
+    # %pylab inline needs no GUI loop; the figure comes back as display_data with a PNG
+    view = rc[rc.ids[-1]]
+    view.execute("%pylab inline", block=True)
+    ar = view.execute("plot(rand(100))", silent=False)
+    ar.get(scaled(30))
+    assert ar.wait_for_output(scaled(5))
+    assert any("image/png" in o.get("data", {}) for o in ar.outputs)
+
+
+def test_gui_event_loop_is_a_clear_error(rc):
+    view = rc[rc.ids[-1]]
+    with pytest.raises(ipp_error.RemoteError) as info:
+        view.execute("get_ipython().enable_gui('qt')", block=True)
+    assert info.value.ename == "NotImplementedError"
+    assert "'qt'" in info.value.evalue and "inline" in info.value.evalue
+
+
+def test_registered_means_ready_even_with_a_short_timeout(cluster, rc, tmp_path):
+    # The hub announces an engine on its first heartbeat answer; ours answers only once its
+    # kernel is built ("Completed registration" is logged just before the heart starts), so a
+    # client never sees an engine whose interpreter is still importing. The interpreter starts
+    # while the registration request is in flight: a reply that arrived during that start
+    # counts even when --timeout passed meanwhile.
+    before = set(rc.ids)
+    log_path = tmp_path / "engine.log"
+    with open(log_path, "wb") as log:
+        p = subprocess.Popen([str(cpp_binary("ipengine")), f"--profile-dir={cluster.profile_dir}",
+                              "--timeout=0.05"], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: (set(rc.ids) - before) or p.poll() is not None, 60, interval=0.01,
+                 message="the new engine")
+        seen = log_path.read_text(errors="replace")
+        assert p.poll() is None, seen
+        assert "Completed registration with id" in seen
+        (eid,) = set(rc.ids) - before
+        assert rc[eid].apply_sync(I(lambda: 6 * 7)) == 42
+    finally:
+        p.terminate()
+        try:
+            p.wait(scaled(15))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0
+
+
 def test_registration_timeout_exits_255(tmp_path):
     # a registration port nobody answers on
     import json
