@@ -55,6 +55,8 @@ pytest_step "ipcluster" -q tests/integration/cluster
 pytest_step "benchmark smoke" -q tests/integration/test_bench_smoke.py
 step "IPython Parallel's own suite (CI selection) against our binaries" \
   bash tests/conformance/run.sh --ci
+step "IPython Parallel's own suite (CI selection) with our engines too" \
+  bash tests/conformance/run.sh --ci --engine=cpp
 
 echo
 echo "=== summary"
