@@ -66,14 +66,15 @@ Result<std::set<long>> remote_alive(SshConnection& conn, const std::vector<long>
   return alive;
 }
 
-Status remote_kill(SshConnection& conn, const std::vector<long>& pids) {
+Status remote_kill(SshConnection& conn, const std::vector<long>& pids, std::chrono::seconds grace) {
   if (pids.empty()) return Ok{};
   const std::string list = join_pids(pids);
-  auto r = conn.exec("kill -TERM " + list + " 2>/dev/null; i=0; while [ $i -lt 50 ]; do a=0; "
+  const std::string ticks = std::to_string(grace.count() * 10);
+  auto r = conn.exec("kill -TERM " + list + " 2>/dev/null; i=0; while [ $i -lt " + ticks + " ]; do a=0; "
                      "for p in " + list + "; do kill -0 $p 2>/dev/null && a=1; done; "
                      "[ $a = 0 ] && exit 0; sleep 0.1; i=$((i+1)); done; kill -KILL " + list +
                      " 2>/dev/null; exit 0",
-                     std::chrono::seconds(30));
+                     grace + std::chrono::seconds(25));
   if (!r.ok()) return r.error();
   return Ok{};
 }
