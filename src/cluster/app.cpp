@@ -157,8 +157,22 @@ int cmd_start(const ClusterOptions& o, bool with_controller) {
 }
 
 // Stops what a cluster file records, without the ipcluster that wrote it.
-void stop_record(const ClusterRecord& r, const ClusterSettings& s,
+void stop_record(const ClusterRecord& r, const ClusterSettings& s, const ProfileDir& pdir,
                  const std::shared_ptr<spdlog::logger>& log) {
+  auto kill_remote = [&](const LauncherState& st, const SshHostSettings& h, const char* what,
+                         std::chrono::seconds grace) {
+    const int port = port_from_ssh_args(st.ssh_args);
+    auto target = target_for(st.user, st.hostname, port, h.strict_host_key_checking,
+                             h.identity_file, h.ssh_timeout);
+    auto conn = SshConnection::connect(target);
+    Status done = conn.ok() ? remote_kill(**conn, {st.pid}, grace) : Status(conn.error());
+    if (!done.ok()) {
+      log->error("Could not stop the {} on {} (remote pid {}): {}", what, target.describe(),
+                 st.pid, done.error().message);
+    } else {
+      log->info("Stopped the {} on {} (remote pid {})", what, target.describe(), st.pid);
+    }
+  };
   for (const auto& set : r.sets) {
     log->info("Stopping engine(s): {}", set.id);
     if (r.engine_class == "local") {
@@ -167,6 +181,11 @@ void stop_record(const ClusterRecord& r, const ClusterSettings& s,
       }
       for (const auto& [k, e] : set.engines) {
         if (e.state == "running" && e.pid > 0) terminate(static_cast<int>(e.pid));
+      }
+    } else if (r.engine_class == "sshproxy") {
+      if (set.set.state == "running" && set.set.pid > 0) {
+        kill_remote(set.set, s.ssh_proxy.host, "remote `ipcluster engines`",
+                    std::chrono::seconds(20));
       }
     } else if (r.engine_class == "ssh") {
       // Group remote pids by host.
@@ -198,6 +217,17 @@ void stop_record(const ClusterRecord& r, const ClusterSettings& s,
     log->info("Stopping controller");
     terminate(static_cast<int>(r.controller->pid));
     log->info("Controller stopped: {{'exit_code': None, 'pid': {}}}", r.controller->pid);
+  }
+  if (r.controller && r.controller->state == "running" && r.controller->pid > 0 &&
+      r.controller_class == "ssh") {
+    log->info("Stopping controller");
+    kill_remote(*r.controller, s.ssh_controller.host, "controller", std::chrono::seconds(5));
+    if (!s.ssh_controller.to_fetch) {
+      // The copies fetched at start describe a controller that is gone.
+      std::error_code ec;
+      fs::remove(pdir.client_file(r.cluster_id), ec);
+      fs::remove(pdir.engine_file(r.cluster_id), ec);
+    }
   }
 }
 
@@ -239,7 +269,7 @@ int cmd_stop(const ClusterOptions& o) {
       if (pid_alive(owner)) log->warn("ipcluster (pid {}) did not exit in 60 s", owner);
     }
     try {
-      if (auto rec = read_cluster_file(cfile)) stop_record(*rec, settings, log);
+      if (auto rec = read_cluster_file(cfile)) stop_record(*rec, settings, pdir, log);
     } catch (const std::exception& e) {
       log->error("Could not read {}: {}", cfile.string(), e.what());
     }
