@@ -133,12 +133,14 @@ def list_row(t: Topology, profile: str) -> list[str]:
     return rows[0]
 
 
-def test_controller_over_ssh(hosts):
+@pytest.mark.parametrize("controller", ["cpp", "python"])
+def test_controller_over_ssh(hosts, controller):
     t = hosts
+    cmd = [IPCONTROLLER] if controller == "cpp" else [PYTHON, "-m", "ipyparallel.controller"]
     prof = client_profile(t, "sshctl", f"""
         c.Cluster.controller_launcher_class = 'ssh'
         c.SSHControllerLauncher.hostname = 'ippctrl'
-        c.SSHControllerLauncher.controller_cmd = [{IPCONTROLLER!r}]
+        c.SSHControllerLauncher.controller_cmd = {cmd!r}
         c.SSHControllerLauncher.controller_args = ['--ip=*']
         c.EngineLauncher.engine_cmd = {engine_cmd()!r}
         """)
