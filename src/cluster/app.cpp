@@ -106,8 +106,8 @@ Liveness probe_record(const ClusterRecord& r, const ClusterSettings& s,
     const auto key = st.user + "@" + st.hostname + ":" + std::to_string(port);
     auto& g = groups[key];
     if (g.pids.empty()) {
-      g.target = target_for(st.user, st.hostname, port, h.strict_host_key_checking,
-                            h.identity_file, timeout);
+      g.target = target_for(st.user, st.hostname, port, h.strict_host_key_checking, h.identity_file,
+                            timeout);
     }
     g.pids.push_back(st.pid);
   };
@@ -135,8 +135,8 @@ Liveness probe_record(const ClusterRecord& r, const ClusterSettings& s,
   for (auto& [key, g] : groups) {
     auto& st = states[key];
     auto conn = SshConnection::connect(g.target);
-    Result<std::set<long>> alive = conn.ok() ? remote_alive(**conn, g.pids)
-                                             : Result<std::set<long>>(conn.error());
+    Result<std::set<long>> alive =
+        conn.ok() ? remote_alive(**conn, g.pids) : Result<std::set<long>>(conn.error());
     if (!alive.ok()) {
       out.unreachable.push_back(alive.error().message);
       for (long pid : g.pids) st[pid] = Alive::unknown;
@@ -145,7 +145,8 @@ Liveness probe_record(const ClusterRecord& r, const ClusterSettings& s,
     for (long pid : g.pids) st[pid] = alive->count(pid) != 0 ? Alive::yes : Alive::no;
   }
   auto remote_state = [&](const LauncherState& e) {
-    const auto key = e.user + "@" + e.hostname + ":" + std::to_string(port_from_ssh_args(e.ssh_args));
+    const auto key =
+        e.user + "@" + e.hostname + ":" + std::to_string(port_from_ssh_args(e.ssh_args));
     return states[key][e.pid];
   };
   if (r.controller && r.controller->state == "running") {
@@ -261,8 +262,8 @@ void stop_record(const ClusterRecord& r, const ClusterSettings& s, const Profile
     auto conn = SshConnection::connect(target);
     Status done = conn.ok() ? remote_kill(**conn, {st.pid}, grace) : Status(conn.error());
     if (!done.ok()) {
-      log->error("Could not stop the {} on {} (remote pid {}): {}", what, target.describe(),
-                 st.pid, done.error().message);
+      log->error("Could not stop the {} on {} (remote pid {}): {}", what, target.describe(), st.pid,
+                 done.error().message);
     } else {
       log->info("Stopped the {} on {} (remote pid {})", what, target.describe(), st.pid);
     }
@@ -440,9 +441,9 @@ int cmd_list(const ClusterOptions& o) {
         log->warn("Cannot check remote processes of cluster {} ({}); shown as unknown",
                   rec->cluster_id.empty() ? "''" : rec->cluster_id, why);
       }
-      const std::string running = live.controller == Alive::yes   ? "True"
-                                  : live.controller == Alive::no  ? "False"
-                                                                  : "unknown";
+      const std::string running = live.controller == Alive::yes  ? "True"
+                                  : live.controller == Alive::no ? "False"
+                                                                 : "unknown";
       std::string engines = std::to_string(live.engines_alive);
       if (live.engines_unknown > 0) engines += "+" + std::to_string(live.engines_unknown) + "?";
       std::string profile_name = p.parent_path() == ipdir &&
@@ -450,9 +451,8 @@ int cmd_list(const ClusterOptions& o) {
                                      ? p.filename().string().substr(8)
                                      : p.string();
       std::string id = rec->cluster_id.empty() ? "''" : rec->cluster_id;
-      rows.push_back(pad(profile_name, 16) + " " + pad(id, 32) + " " +
-                     pad(running, 7) + " " + pad(engines, 7, true) + " " +
-                     launcher_display(rec->engine_class));
+      rows.push_back(pad(profile_name, 16) + " " + pad(id, 32) + " " + pad(running, 7) + " " +
+                     pad(engines, 7, true) + " " + launcher_display(rec->engine_class));
       all.push_back(rec->to_json());
       // As Python's loader does: a file whose processes are all gone is removed.
       if (!live.maybe_running()) {

@@ -159,9 +159,8 @@ bool ClusterRunner::start_ssh_controller() {
   const auto& c = s_.ssh_controller;
   const std::string& rpd = c.host.remote_profile_dir;
   RemoteController rc;
-  rc.target = target_for(c.host.user, c.host.hostname, c.host.port,
-                         c.host.strict_host_key_checking, c.host.identity_file,
-                         c.host.ssh_timeout);
+  rc.target = target_for(c.host.user, c.host.hostname, c.host.port, c.host.strict_host_key_checking,
+                         c.host.identity_file, c.host.ssh_timeout);
   const auto client = profile_.client_file(s_.cluster_id);
   const auto engine = profile_.engine_file(s_.cluster_id);
   if (c.to_fetch) {
@@ -203,8 +202,9 @@ bool ClusterRunner::start_ssh_controller() {
   st.cluster_id = s_.cluster_id;
   st.profile_dir = profile_.location().string();
   st.pid = rc.pid;
-  st.output_file = (profile_.log() / ("ipcontroller-" + s_.cluster_id + "-" +
-                                      std::to_string(::getpid()) + ".log")).string();
+  st.output_file = (profile_.log() /
+                    ("ipcontroller-" + s_.cluster_id + "-" + std::to_string(::getpid()) + ".log"))
+                       .string();
   st.hostname = c.host.hostname;
   st.user = c.host.user;
   st.remote_output_file = rc.output_file;
@@ -261,8 +261,7 @@ bool ClusterRunner::check_remote_controller(TimePoint now) {
       return true;
     }
     if (!*got || (*got)->empty() || rc.got[local] == **got) continue;
-    if (std::filesystem::path(local).extension() == ".json" &&
-        !nlohmann::json::accept(**got)) {
+    if (std::filesystem::path(local).extension() == ".json" && !nlohmann::json::accept(**got)) {
       continue;  // still being written
     }
     try {
@@ -286,8 +285,8 @@ bool ClusterRunner::check_remote_controller(TimePoint now) {
 std::string ClusterRunner::remote_controller_failure(const std::string& what) {
   auto& rc = *remote_controller_;
   const std::string where = rc.target.describe();
-  std::string msg = "The controller on " + where + " (remote pid " + std::to_string(rc.pid) +
-                    ") " + what + "; no engines were started.";
+  std::string msg = "The controller on " + where + " (remote pid " + std::to_string(rc.pid) + ") " +
+                    what + "; no engines were started.";
   std::string tail;
   if (auto* conn = remote_controller_conn()) tail = remote_tail(*conn, rc.output_file, 20);
   if (!tail.empty()) {
@@ -317,8 +316,8 @@ void ClusterRunner::stop_remote_controller() {
     if (st.ok()) {
       log_->info("Controller stopped: {{'pid': {}, 'host': '{}'}}", rc.pid, rc.target.describe());
     } else {
-      log_->error("Could not stop the controller on {} (remote pid {}): {}",
-                  rc.target.describe(), rc.pid, st.error().message);
+      log_->error("Could not stop the controller on {} (remote pid {}): {}", rc.target.describe(),
+                  rc.pid, st.error().message);
     }
     rc.running = false;
   }
@@ -332,16 +331,18 @@ void ClusterRunner::stop_remote_controller() {
 void ClusterRunner::start_proxy_engines(EngineSetRecord& set) {
   const auto& p = s_.ssh_proxy;
   const std::string& rpd = p.host.remote_profile_dir;
-  log_->info("Starting {} engines with <class "
-             "'ipyparallel.cluster.launcher.SSHProxyEngineSetLauncher'>", s_.n);
+  log_->info(
+      "Starting {} engines with <class "
+      "'ipyparallel.cluster.launcher.SSHProxyEngineSetLauncher'>",
+      s_.n);
   RemoteHost host;
   host.spec.host = p.host.hostname;
   host.spec.user = p.host.user;
   host.spec.port = p.host.port;
   host.spec.n = s_.n;
-  host.target = target_for(p.host.user, p.host.hostname, p.host.port,
-                           p.host.strict_host_key_checking, p.host.identity_file,
-                           p.host.ssh_timeout);
+  host.target =
+      target_for(p.host.user, p.host.hostname, p.host.port, p.host.strict_host_key_checking,
+                 p.host.identity_file, p.host.ssh_timeout);
   host.spec.key = host.target.describe();
   host.engines_per_pid = s_.n;
   // The remote ipcluster stops its engines on TERM (each up to 5 s); give it time to.
@@ -381,8 +382,8 @@ void ClusterRunner::start_proxy_engines(EngineSetRecord& set) {
   set.set.n = s_.n;
   set.set.hostname = p.host.hostname;
   set.set.user = p.host.user;
-  set.set.output_file = (profile_.log() / ("ipcluster-engines-" + s_.cluster_id + "-" + set.id +
-                                           ".log")).string();
+  set.set.output_file =
+      (profile_.log() / ("ipcluster-engines-" + s_.cluster_id + "-" + set.id + ".log")).string();
   set.set.remote_output_file = rp.output_file;
   set.set.remote_profile_dir = rpd;
   set.set.remote_python = p.host.remote_python;
@@ -570,7 +571,7 @@ void ClusterRunner::start_engines() {
     return;
   }
   int total = s_.engine_launcher == "sshproxy" ? (set.set.pid > 0 ? s_.n : 0)
-                                                : static_cast<int>(set.engines.size());
+                                               : static_cast<int>(set.engines.size());
   set.set.n = total;
   record_.sets.push_back(std::move(set));
   write_record();
@@ -717,15 +718,16 @@ void ClusterRunner::poll_remote() {
     if (auto* conn = remote_controller_conn()) {
       auto alive = remote_alive(*conn, {rc.pid});
       if (!alive.ok()) {
-        if (!rc.warned) log_->warn("Cannot check the controller on {}: {}", rc.target.describe(),
-                                   alive.error().message);
+        if (!rc.warned)
+          log_->warn("Cannot check the controller on {}: {}", rc.target.describe(),
+                     alive.error().message);
         rc.warned = true;
         rc.conn.reset();
       } else if (alive->empty()) {
         rc.running = false;
         if (record_.controller) record_.controller->state = "after";
-        log_->warn("Controller on {} (remote pid {}) stopped. Shutting down.",
-                   rc.target.describe(), rc.pid);
+        log_->warn("Controller on {} (remote pid {}) stopped. Shutting down.", rc.target.describe(),
+                   rc.pid);
         stop_all("controller stopped");
         return;
       }
@@ -880,8 +882,8 @@ void ClusterRunner::stop_all(const std::string& why) {
       h.conn.reset();
     }
     if (st.ok()) {
-      log_->info("Stopped {} engines on {}", live.size() * static_cast<std::size_t>(h.engines_per_pid),
-                 h.spec.key);
+      log_->info("Stopped {} engines on {}",
+                 live.size() * static_cast<std::size_t>(h.engines_per_pid), h.spec.key);
     } else {
       log_->error("Could not stop engines on {} (pids {}): {}", h.spec.key, live.size(),
                   st.error().message);

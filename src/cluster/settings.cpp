@@ -27,8 +27,8 @@ namespace {
 
 // Python's ssh_args/scp_args are options for the ssh/scp programs; we talk SSH in-process, so
 // only the options with a libssh equivalent (-p, -l, -i) are taken, the rest is reported.
-void apply_ssh_args(const std::vector<std::string>& args, const std::string& where,
-                    bool in_use, SshHostSettings& h, std::vector<std::string>& warnings) {
+void apply_ssh_args(const std::vector<std::string>& args, const std::string& where, bool in_use,
+                    SshHostSettings& h, std::vector<std::string>& warnings) {
   std::vector<std::string> ignored;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -106,7 +106,8 @@ std::optional<FilePairs> read_pairs(const ipp::config::LoadedConfig& config,
   auto v = get<ConfigTree>(config, classes, trait);
   if (!v) return std::nullopt;
   const std::string name = "c." + std::string(*classes.begin()) + "." + trait;
-  if (!v->is_array()) throw ipp::config::ConfigError(name + " must be a list of " + shape + " pairs");
+  if (!v->is_array())
+    throw ipp::config::ConfigError(name + " must be a list of " + shape + " pairs");
   FilePairs out;
   for (const auto& item : *v) {
     if (!item.is_array() || item.size() != 2 || !item[0].is_string() || !item[1].is_string()) {
@@ -259,8 +260,8 @@ ClusterSettings resolve_settings(const ipp::config::LoadedConfig& config,
                                    ssh_proxy, ssh_proxy ? s.warnings : unused);
   s.ssh_proxy.ipcluster_cmd = get_or<std::vector<std::string>>(
       config, {"SSHProxyEngineSetLauncher"}, "ipcluster_cmd", {"ipcluster"});
-  s.ssh_proxy.ipcluster_args = get_or<std::vector<std::string>>(
-      config, {"SSHProxyEngineSetLauncher"}, "ipcluster_args", {});
+  s.ssh_proxy.ipcluster_args =
+      get_or<std::vector<std::string>>(config, {"SSHProxyEngineSetLauncher"}, "ipcluster_args", {});
   s.ssh_proxy.to_send = read_pairs(config, proxy, "to_send", "(local, remote)");
   if (s.engine_launcher == "sshproxy" && s.ssh_proxy.host.hostname.empty()) {
     throw ipp::config::ConfigError(

@@ -22,7 +22,7 @@ using FilePairs = std::vector<std::pair<std::string, std::string>>;
 struct SshHostSettings {
   std::string hostname;
   std::string user;
-  int port = 0;  // from ssh_args ["-p", N]; 0: ~/.ssh/config, then 22
+  int port = 0;                    // from ssh_args ["-p", N]; 0: ~/.ssh/config, then 22
   std::string remote_profile_dir;  // empty: the local one with $HOME/ stripped
   std::string remote_python = "python3";
   bool strict_host_key_checking = true;

@@ -66,10 +66,9 @@ Result<long> start_detached(SshConnection& conn, const RemoteProcessParams& p,
   static const std::regex pid_re("__remote_pid=(\\d+)__");
   std::smatch m;
   if (r->exit_status != 0 || !std::regex_search(r->out, m, pid_re)) {
-    return make_error(ErrorCode::Remote, conn.target().describe() + ": " + what +
-                                             " did not start (exit " +
-                                             std::to_string(r->exit_status) + "): " + r->out +
-                                             r->err);
+    return make_error(ErrorCode::Remote,
+                      conn.target().describe() + ": " + what + " did not start (exit " +
+                          std::to_string(r->exit_status) + "): " + r->out + r->err);
   }
   return std::stol(m[1].str());
 }
@@ -93,8 +92,8 @@ Status send_files(SshConnection& conn, const FilePairs& pairs) {
   for (const auto& [local, remote] : pairs) {
     std::ifstream in(local, std::ios::binary);
     if (!in) {
-      return make_error(ErrorCode::Io, "cannot read " + local + " to send it to " +
-                                           conn.target().describe());
+      return make_error(ErrorCode::Io,
+                        "cannot read " + local + " to send it to " + conn.target().describe());
     }
     std::stringstream ss;
     ss << in.rdbuf();

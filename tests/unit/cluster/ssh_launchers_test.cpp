@@ -109,7 +109,9 @@ TEST(SshProxySettings, NamesAndTraits) {
   ASSERT_EQ(s.warnings.size(), 1u);
   EXPECT_NE(s.warnings[0].find("ssh_cmd is ignored"), std::string::npos);
   EXPECT_EQ(settings_from(R"({"Cluster": {"engine_launcher_class": "sshproxy"},
-    "SSHProxyEngineSetLauncher": {"hostname": "e"}})").engine_launcher, "sshproxy");
+    "SSHProxyEngineSetLauncher": {"hostname": "e"}})")
+                .engine_launcher,
+            "sshproxy");
   EXPECT_THROW(settings_from(R"({"Cluster": {"engine_launcher_class": "sshproxy"}})"),
                ipp::config::ConfigError);
 }
@@ -131,8 +133,8 @@ TEST(SshRemoteCommand, ProxyArgvAsPython) {
                                   "ipcluster_cmd": ["python3", "-m", "ipyparallel.cluster"],
                                   "ipcluster_args": ["--debug"]}})");
   EXPECT_EQ(remote_proxy_argv(s, 4),
-            (std::vector<std::string>{"python3", "-m", "ipyparallel.cluster", "engines", "-n",
-                                      "4", "--profile-dir", "p", "--cluster-id", "", "--debug"}));
+            (std::vector<std::string>{"python3", "-m", "ipyparallel.cluster", "engines", "-n", "4",
+                                      "--profile-dir", "p", "--cluster-id", "", "--debug"}));
 }
 
 TEST(SshRemoteCommand, DetachedLine) {
@@ -186,16 +188,16 @@ TEST(SshClusterFile, ControllerAndProxyLayoutsAsPython) {
   r.sets.push_back(set);
   auto j = r.to_json();
   // Key sets of SSHControllerLauncher.to_dict() / SSHProxyEngineSetLauncher.to_dict() (7.1).
-  EXPECT_EQ(keys(j["controller"]["state"]),
-            (std::vector<std::string>{"cluster_id", "hostname", "output_file", "pid",
-                                      "profile_dir", "remote_output_file", "remote_profile_dir",
-                                      "remote_python", "scp_args", "scp_cmd", "ssh_args",
-                                      "ssh_cmd", "state", "user"}));
-  EXPECT_EQ(keys(j["engines"]["sets"]["1700000000"]),
-            (std::vector<std::string>{"cluster_id", "hostname", "n", "output_file", "pid",
-                                      "profile_dir", "remote_output_file", "remote_profile_dir",
-                                      "remote_python", "scp_args", "scp_cmd", "ssh_args",
-                                      "ssh_cmd", "state", "user"}));
+  EXPECT_EQ(
+      keys(j["controller"]["state"]),
+      (std::vector<std::string>{"cluster_id", "hostname", "output_file", "pid", "profile_dir",
+                                "remote_output_file", "remote_profile_dir", "remote_python",
+                                "scp_args", "scp_cmd", "ssh_args", "ssh_cmd", "state", "user"}));
+  EXPECT_EQ(
+      keys(j["engines"]["sets"]["1700000000"]),
+      (std::vector<std::string>{"cluster_id", "hostname", "n", "output_file", "pid", "profile_dir",
+                                "remote_output_file", "remote_profile_dir", "remote_python",
+                                "scp_args", "scp_cmd", "ssh_args", "ssh_cmd", "state", "user"}));
   EXPECT_TRUE(r.any_running());
   EXPECT_EQ(r.engine_count(), 3);
   // A proxy set has no per-engine entries; reading it back must not reject it.
