@@ -133,6 +133,16 @@ def list_row(t: Topology, profile: str) -> list[str]:
     return rows[0]
 
 
+def kill_owner(t: Topology, prof: Path):
+    """SIGKILL the daemonized ipcluster, so that `ipcluster stop` has to stop what the cluster
+    file records by itself (remote pids over SSH)."""
+    pid = int((prof / "pid" / "ipcluster.pid").read_text())
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not Path(f"/proc/{pid}").exists(), 10, what="ipcluster to exit")
+
+
+# The Python controller run is also stopped without its ipcluster (killed): `ipcluster stop`
+# then stops the remote controller from the cluster file.
 @pytest.mark.parametrize("controller", ["cpp", "python"])
 def test_controller_over_ssh(hosts, controller):
     t = hosts
@@ -168,6 +178,9 @@ def test_controller_over_ssh(hosts, controller):
         row = list_row(t, "sshctl")
         assert row[1:] == ["''", "True", "2", "Local"], row
 
+        if controller == "python":
+            kill_owner(t, prof)
+            assert remote_pid in t.pids_in("ippctrl")
         stop = ipcluster(t, "stop --profile=sshctl")
         assert stop.returncode == 0, (stop.stdout, stop.stderr)
     finally:
@@ -196,7 +209,8 @@ def test_remote_controller_failure_names_host_and_log(hosts):
     assert not leftovers(t)
 
 
-def test_proxy_engines(hosts):
+@pytest.mark.parametrize("stop_via", ["ipcluster", "cluster-file"])
+def test_proxy_engines(hosts, stop_via):
     t = hosts
     prof = client_profile(t, "proxy", f"""
         c.Cluster.engine_launcher_class = 'sshproxy'
@@ -227,6 +241,9 @@ def test_proxy_engines(hosts):
         row = list_row(t, "proxy")
         assert row[1:] == ["''", "True", "2", "SSHProxy"], row
 
+        if stop_via == "cluster-file":
+            kill_owner(t, prof)
+            assert set_state["pid"] in t.pids_in("ippeng1")
         stop = ipcluster(t, "stop --profile=proxy")
         assert stop.returncode == 0, (stop.stdout, stop.stderr)
     finally:
