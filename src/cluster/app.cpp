@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <set>
 #include <thread>
 
 namespace ipp::cluster {
@@ -75,22 +76,116 @@ int live_ipcluster(const fs::path& pidf) {
   return text.find("ipcluster") != std::string::npos ? pid : -1;
 }
 
-// Whether any process a cluster file records is still there. Remote (ssh) engines cannot be
-// checked from here and count as running while their state says so.
-bool record_alive(const ClusterRecord& r) {
-  if (r.controller && r.controller->state == "running" && r.controller_class == "local" &&
-      pid_alive(static_cast<int>(r.controller->pid))) {
-    return true;
+enum class Alive { yes, no, unknown };
+
+// What a cluster file's processes are doing: local pids are checked here, remote ones (SSH
+// controller, SSH engines, the proxy's `ipcluster engines`) with `kill -0` over SSH. A host that
+// cannot be reached leaves its processes unknown.
+struct Liveness {
+  Alive controller = Alive::no;
+  int engines_alive = 0;
+  int engines_unknown = 0;
+  std::vector<std::string> unreachable;  // "host: reason"
+
+  bool maybe_running() const {
+    return controller != Alive::no || engines_alive > 0 || engines_unknown > 0;
   }
-  if (r.controller && r.controller->state == "running" && r.controller_class != "local") return true;
-  for (const auto& s : r.sets) {
-    for (const auto& [k, e] : s.engines) {
-      if (e.state != "running") continue;
-      if (r.engine_class != "local") return true;
-      if (pid_alive(static_cast<int>(e.pid))) return true;
+};
+
+Liveness probe_record(const ClusterRecord& r, const ClusterSettings& s,
+                      std::optional<double> timeout_cap = std::nullopt) {
+  struct Group {
+    SshTarget target;
+    std::vector<long> pids;
+  };
+  std::map<std::string, Group> groups;
+  auto remote = [&](const LauncherState& st, const SshHostSettings& h) {
+    const int port = port_from_ssh_args(st.ssh_args);
+    double timeout = h.ssh_timeout;
+    if (timeout_cap) timeout = std::min(timeout, *timeout_cap);
+    const auto key = st.user + "@" + st.hostname + ":" + std::to_string(port);
+    auto& g = groups[key];
+    if (g.pids.empty()) {
+      g.target = target_for(st.user, st.hostname, port, h.strict_host_key_checking, h.identity_file,
+                            timeout);
+    }
+    g.pids.push_back(st.pid);
+  };
+  SshHostSettings engine_host;
+  engine_host.strict_host_key_checking = s.strict_host_key_checking;
+  engine_host.identity_file = s.identity_file;
+  engine_host.ssh_timeout = s.ssh_timeout;
+
+  const bool ctl_remote = r.controller && r.controller->state == "running" &&
+                          r.controller->pid > 0 && r.controller_class == "ssh";
+  if (ctl_remote) remote(*r.controller, s.ssh_controller.host);
+  for (const auto& set : r.sets) {
+    if (r.engine_class == "sshproxy") {
+      if (set.set.state == "running" && set.set.pid > 0) remote(set.set, s.ssh_proxy.host);
+      continue;
+    }
+    if (r.engine_class != "ssh") continue;
+    for (const auto& [k, e] : set.engines) {
+      if (e.state == "running" && e.pid > 0) remote(e, engine_host);
     }
   }
-  return false;
+  // key@pid -> state
+  std::map<std::string, std::map<long, Alive>> states;
+  Liveness out;
+  for (auto& [key, g] : groups) {
+    auto& st = states[key];
+    auto conn = SshConnection::connect(g.target);
+    Result<std::set<long>> alive =
+        conn.ok() ? remote_alive(**conn, g.pids) : Result<std::set<long>>(conn.error());
+    if (!alive.ok()) {
+      out.unreachable.push_back(alive.error().message);
+      for (long pid : g.pids) st[pid] = Alive::unknown;
+      continue;
+    }
+    for (long pid : g.pids) st[pid] = alive->count(pid) != 0 ? Alive::yes : Alive::no;
+  }
+  auto remote_state = [&](const LauncherState& e) {
+    const auto key =
+        e.user + "@" + e.hostname + ":" + std::to_string(port_from_ssh_args(e.ssh_args));
+    return states[key][e.pid];
+  };
+  if (r.controller && r.controller->state == "running") {
+    if (r.controller_class == "local") {
+      out.controller = pid_alive(static_cast<int>(r.controller->pid)) ? Alive::yes : Alive::no;
+    } else if (ctl_remote) {
+      out.controller = remote_state(*r.controller);
+    } else {
+      out.controller = Alive::unknown;  // a launcher we cannot check (batch systems)
+    }
+  }
+  for (const auto& set : r.sets) {
+    if (r.engine_class == "sshproxy") {
+      if (set.set.state != "running" || set.set.pid <= 0) continue;
+      switch (remote_state(set.set)) {
+        case Alive::yes: out.engines_alive += set.set.n; break;
+        case Alive::unknown: out.engines_unknown += set.set.n; break;
+        case Alive::no: break;
+      }
+      continue;
+    }
+    for (const auto& [k, e] : set.engines) {
+      if (e.state != "running") continue;
+      Alive a = Alive::unknown;
+      if (r.engine_class == "local") {
+        a = pid_alive(static_cast<int>(e.pid)) ? Alive::yes : Alive::no;
+      } else if (r.engine_class == "ssh") {
+        a = e.pid > 0 ? remote_state(e) : Alive::no;
+      }
+      if (a == Alive::yes) ++out.engines_alive;
+      if (a == Alive::unknown) ++out.engines_unknown;
+    }
+  }
+  return out;
+}
+
+// Whether anything a cluster file records may still run (unknown counts as running).
+bool record_alive(const ClusterRecord& r, const ClusterSettings& s) {
+  return probe_record(r, s).maybe_running();
 }
 
 int cmd_start(const ClusterOptions& o, bool with_controller) {
@@ -110,7 +205,7 @@ int cmd_start(const ClusterOptions& o, bool with_controller) {
   if (with_controller && fs::exists(cfile)) {
     try {
       auto rec = read_cluster_file(cfile);
-      if (rec && record_alive(*rec)) {
+      if (rec && record_alive(*rec, settings)) {
         log->critical("Cluster is already running at {}. use `ipcluster stop` to stop the cluster.",
                       cfile.string());
         return exit_code::already_started;
@@ -157,8 +252,22 @@ int cmd_start(const ClusterOptions& o, bool with_controller) {
 }
 
 // Stops what a cluster file records, without the ipcluster that wrote it.
-void stop_record(const ClusterRecord& r, const ClusterSettings& s,
+void stop_record(const ClusterRecord& r, const ClusterSettings& s, const ProfileDir& pdir,
                  const std::shared_ptr<spdlog::logger>& log) {
+  auto kill_remote = [&](const LauncherState& st, const SshHostSettings& h, const char* what,
+                         std::chrono::seconds grace) {
+    const int port = port_from_ssh_args(st.ssh_args);
+    auto target = target_for(st.user, st.hostname, port, h.strict_host_key_checking,
+                             h.identity_file, h.ssh_timeout);
+    auto conn = SshConnection::connect(target);
+    Status done = conn.ok() ? remote_kill(**conn, {st.pid}, grace) : Status(conn.error());
+    if (!done.ok()) {
+      log->error("Could not stop the {} on {} (remote pid {}): {}", what, target.describe(), st.pid,
+                 done.error().message);
+    } else {
+      log->info("Stopped the {} on {} (remote pid {})", what, target.describe(), st.pid);
+    }
+  };
   for (const auto& set : r.sets) {
     log->info("Stopping engine(s): {}", set.id);
     if (r.engine_class == "local") {
@@ -167,6 +276,11 @@ void stop_record(const ClusterRecord& r, const ClusterSettings& s,
       }
       for (const auto& [k, e] : set.engines) {
         if (e.state == "running" && e.pid > 0) terminate(static_cast<int>(e.pid));
+      }
+    } else if (r.engine_class == "sshproxy") {
+      if (set.set.state == "running" && set.set.pid > 0) {
+        kill_remote(set.set, s.ssh_proxy.host, "remote `ipcluster engines`",
+                    std::chrono::seconds(20));
       }
     } else if (r.engine_class == "ssh") {
       // Group remote pids by host.
@@ -198,6 +312,17 @@ void stop_record(const ClusterRecord& r, const ClusterSettings& s,
     log->info("Stopping controller");
     terminate(static_cast<int>(r.controller->pid));
     log->info("Controller stopped: {{'exit_code': None, 'pid': {}}}", r.controller->pid);
+  }
+  if (r.controller && r.controller->state == "running" && r.controller->pid > 0 &&
+      r.controller_class == "ssh") {
+    log->info("Stopping controller");
+    kill_remote(*r.controller, s.ssh_controller.host, "controller", std::chrono::seconds(5));
+    if (!s.ssh_controller.to_fetch) {
+      // The copies fetched at start describe a controller that is gone.
+      std::error_code ec;
+      fs::remove(pdir.client_file(r.cluster_id), ec);
+      fs::remove(pdir.engine_file(r.cluster_id), ec);
+    }
   }
 }
 
@@ -239,7 +364,7 @@ int cmd_stop(const ClusterOptions& o) {
       if (pid_alive(owner)) log->warn("ipcluster (pid {}) did not exit in 60 s", owner);
     }
     try {
-      if (auto rec = read_cluster_file(cfile)) stop_record(*rec, settings, log);
+      if (auto rec = read_cluster_file(cfile)) stop_record(*rec, settings, pdir, log);
     } catch (const std::exception& e) {
       log->error("Could not read {}: {}", cfile.string(), e.what());
     }
@@ -297,30 +422,40 @@ int cmd_list(const ClusterOptions& o) {
         continue;
       }
       if (!rec) continue;
-      bool controller_alive = rec->controller && rec->controller->state == "running" &&
-                              (rec->controller_class != "local" ||
-                               pid_alive(static_cast<int>(rec->controller->pid)));
-      int engines = 0;
-      for (const auto& s : rec->sets) {
-        for (const auto& [k, e] : s.engines) {
-          if (e.state == "running" &&
-              (rec->engine_class != "local" || pid_alive(static_cast<int>(e.pid)))) {
-            ++engines;
-          }
+      ClusterSettings settings;
+      const bool remote = rec->controller_class != "local" || rec->engine_class != "local";
+      if (remote) {
+        // SSH options (host key checking, keys, timeouts) from that profile's config.
+        try {
+          ipp::config::ProfileOptions po;
+          po.profile_dir = p.string();
+          auto pd = ProfileDir::resolve(po, false);
+          settings = resolve_settings(load_config(pd, ClusterOptions{}), ClusterOptions{}, p);
+        } catch (const std::exception& e) {
+          log->debug("settings of {}: {}", p.string(), e.what());
         }
       }
+      // Listing must stay quick when a host is away.
+      const auto live = probe_record(*rec, settings, 5.0);
+      for (const auto& why : live.unreachable) {
+        log->warn("Cannot check remote processes of cluster {} ({}); shown as unknown",
+                  rec->cluster_id.empty() ? "''" : rec->cluster_id, why);
+      }
+      const std::string running = live.controller == Alive::yes  ? "True"
+                                  : live.controller == Alive::no ? "False"
+                                                                 : "unknown";
+      std::string engines = std::to_string(live.engines_alive);
+      if (live.engines_unknown > 0) engines += "+" + std::to_string(live.engines_unknown) + "?";
       std::string profile_name = p.parent_path() == ipdir &&
                                          p.filename().string().rfind("profile_", 0) == 0
                                      ? p.filename().string().substr(8)
                                      : p.string();
       std::string id = rec->cluster_id.empty() ? "''" : rec->cluster_id;
-      rows.push_back(pad(profile_name, 16) + " " + pad(id, 32) + " " +
-                     pad(controller_alive ? "True" : "False", 7) + " " +
-                     pad(std::to_string(engines), 7, true) + " " +
-                     launcher_display(rec->engine_class));
+      rows.push_back(pad(profile_name, 16) + " " + pad(id, 32) + " " + pad(running, 7) + " " +
+                     pad(engines, 7, true) + " " + launcher_display(rec->engine_class));
       all.push_back(rec->to_json());
       // As Python's loader does: a file whose processes are all gone is removed.
-      if (!record_alive(*rec)) {
+      if (!live.maybe_running()) {
         std::error_code ec;
         fs::remove(f, ec);
       }
@@ -356,7 +491,7 @@ int cmd_clean(const ClusterOptions& o) {
       if (!o.force) {
         try {
           auto rec = read_cluster_file(f);
-          if (rec && record_alive(*rec)) {
+          if (rec && record_alive(*rec, ClusterSettings{})) {
             log->critical("Cluster {} is still running. Use --force to remove its files anyway, "
                           "or `ipcluster stop` first.", cluster_id_from_file(f));
             return exit_code::error;

@@ -60,14 +60,17 @@ void dump(const OJson& j, std::string& out) {
 // "engines" after the traits, SSHEngineSetLauncher has "engines" as a trait (sorted position).
 OJson state_json(const LauncherState& s, const std::string& cls, bool is_set, bool is_engine,
                  const EngineSetRecord* set) {
-  const bool ssh = cls == "ssh";
+  // SSHProxyEngineSetLauncher is a single launcher (the remote `ipcluster engines`), so its
+  // "set" state has a pid and output files and no per-engine entries.
+  const bool proxy = cls == "sshproxy";
+  const bool ssh = cls == "ssh" || proxy;
   std::map<std::string, OJson> keys;  // sorted
   keys["cluster_id"] = s.cluster_id;
   keys["profile_dir"] = s.profile_dir;
   keys["state"] = s.state;
   keys["pid"] = s.pid;
   if (is_set || is_engine) keys["n"] = s.n;
-  if (!is_set) keys["output_file"] = s.output_file;
+  if (!is_set || proxy) keys["output_file"] = s.output_file;
   if (ssh) {
     keys["hostname"] = s.hostname;
     keys["user"] = s.user;
@@ -77,14 +80,14 @@ OJson state_json(const LauncherState& s, const std::string& cls, bool is_set, bo
     keys["ssh_args"] = s.ssh_args;
     keys["scp_cmd"] = s.scp_cmd;
     keys["scp_args"] = s.scp_args;
-    if (!is_set) keys["remote_output_file"] = s.remote_output_file;
+    if (!is_set || proxy) keys["remote_output_file"] = s.remote_output_file;
   }
   auto engines_json = [&] {
     OJson e = OJson::object();
     for (const auto& [key, st] : set->engines) e[key] = state_json(st, cls, false, true, nullptr);
     return e;
   };
-  if (is_set && ssh) keys["engines"] = engines_json();
+  if (is_set && ssh && !proxy) keys["engines"] = engines_json();
   OJson out = OJson::object();
   for (auto& [k, v] : keys) out[k] = std::move(v);
   if (is_set && !ssh) out["engines"] = engines_json();
@@ -132,16 +135,21 @@ LauncherState state_from_json(const nlohmann::json& j) {
 
 bool ClusterRecord::any_running() const {
   if (controller && controller->state == "running") return true;
-  return std::any_of(sets.begin(), sets.end(), [](const EngineSetRecord& s) {
+  const bool proxy = engine_class == "sshproxy";
+  return std::any_of(sets.begin(), sets.end(), [proxy](const EngineSetRecord& s) {
     return s.set.state == "running" &&
-           std::any_of(s.engines.begin(), s.engines.end(),
-                       [](const auto& e) { return e.second.state == "running"; });
+           (proxy || std::any_of(s.engines.begin(), s.engines.end(),
+                                 [](const auto& e) { return e.second.state == "running"; }));
   });
 }
 
 int ClusterRecord::engine_count() const {
   int count = 0;
   for (const auto& s : sets) {
+    if (engine_class == "sshproxy") {
+      count += s.set.state == "running" ? s.set.n : 0;
+      continue;
+    }
     for (const auto& e : s.engines) count += e.second.state == "running" ? 1 : 0;
   }
   return count;
@@ -202,6 +210,10 @@ ClusterRecord ClusterRecord::from_json(const nlohmann::json& j) {
         rec.id = s.key();
         rec.set = state_from_json(s.value());
         auto eng = s.value().find("engines");
+        if (r.engine_class == "sshproxy") {
+          r.sets.push_back(std::move(rec));
+          continue;
+        }
         if (eng == s.value().end() || !eng->is_object()) {
           throw std::runtime_error("engine set " + rec.id + " has no 'engines'");
         }

@@ -1,9 +1,11 @@
 #include "runner.hpp"
 
 #include "launchers/ssh_engines.hpp"
+#include "launchers/ssh_remote.hpp"
 
 #include <ipp/cluster/process.hpp>
 #include <ipp/config/connection_info.hpp>
+#include <ipp/config/profile_dir.hpp>
 #include <ipp/util/log.hpp>
 
 #include <signal.h>
@@ -40,6 +42,19 @@ std::string join(const std::vector<std::string>& v) {
   std::string out;
   for (const auto& a : v) out += (out.empty() ? "" : " ") + a;
   return out;
+}
+
+double wall_seconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::vector<std::pair<std::string, std::string>> remote_env(
+    const std::string& remote_profile_dir, const std::string& cluster_id,
+    const std::map<std::string, std::string>& extra) {
+  std::vector<std::pair<std::string, std::string>> env(extra.begin(), extra.end());
+  env.emplace_back("IPP_PROFILE_DIR", remote_profile_dir);
+  env.emplace_back("IPP_CLUSTER_ID", cluster_id);
+  return env;
 }
 
 }  // namespace
@@ -98,6 +113,7 @@ int ClusterRunner::run() {
 }
 
 bool ClusterRunner::start_controller() {
+  if (s_.controller_launcher == "ssh") return start_ssh_controller();
   LocalProc p;
   p.key = "controller";
   p.output_file = (profile_.log() / ("ipcontroller-" + s_.cluster_id + "-" +
@@ -137,6 +153,247 @@ bool ClusterRunner::start_controller() {
   write_record();
   watch(*controller_, true);
   return true;
+}
+
+bool ClusterRunner::start_ssh_controller() {
+  const auto& c = s_.ssh_controller;
+  const std::string& rpd = c.host.remote_profile_dir;
+  RemoteController rc;
+  rc.target = target_for(c.host.user, c.host.hostname, c.host.port, c.host.strict_host_key_checking,
+                         c.host.identity_file, c.host.ssh_timeout);
+  const auto client = profile_.client_file(s_.cluster_id);
+  const auto engine = profile_.engine_file(s_.cluster_id);
+  if (c.to_fetch) {
+    rc.fetch = *c.to_fetch;
+  } else {
+    rc.fetch = connection_file_pairs(client, engine, rpd, /*fetch=*/true);
+    // Copies left from an earlier run would point engines at a controller that is gone.
+    std::error_code ec;
+    std::filesystem::remove(client, ec);
+    std::filesystem::remove(engine, ec);
+  }
+  RemoteProcessParams p;
+  p.env = remote_env(rpd, s_.cluster_id, s_.environment);
+  p.argv = remote_controller_argv(s_);
+  p.output_file = remote_output_file(rpd, c.controller_cmd, wall_seconds());
+  const std::string where = rc.target.describe();
+  log_->info("Starting controller on {}: {}", where, join(p.argv));
+  auto conn = SshConnection::connect(rc.target);
+  if (!conn.ok()) {
+    fail_start("The controller could not be started: " + conn.error().message);
+    return false;
+  }
+  rc.conn = std::move(*conn);
+  if (auto sent = send_files(*rc.conn, c.to_send); !sent.ok()) {
+    fail_start("The controller could not be started: " + sent.error().message);
+    return false;
+  }
+  auto pid = start_detached(*rc.conn, p, rpd, "the controller");
+  if (!pid.ok()) {
+    fail_start("The controller could not be started: " + pid.error().message);
+    return false;
+  }
+  rc.pid = *pid;
+  rc.output_file = p.output_file;
+  rc.running = true;
+  log_->info("Controller started on {} (remote pid {}), output in {}:{}", where, rc.pid, where,
+             rc.output_file);
+  LauncherState st;
+  st.cluster_id = s_.cluster_id;
+  st.profile_dir = profile_.location().string();
+  st.pid = rc.pid;
+  st.output_file = (profile_.log() /
+                    ("ipcontroller-" + s_.cluster_id + "-" + std::to_string(::getpid()) + ".log"))
+                       .string();
+  st.hostname = c.host.hostname;
+  st.user = c.host.user;
+  st.remote_output_file = rc.output_file;
+  st.remote_profile_dir = rpd;
+  st.remote_python = c.host.remote_python;
+  if (c.host.port > 0) {
+    st.ssh_args = {"-p", std::to_string(c.host.port)};
+    st.scp_args = {"-P", std::to_string(c.host.port)};
+  }
+  record_.controller = st;
+  remote_controller_ = std::move(rc);
+  write_record();
+  return true;
+}
+
+SshConnection* ClusterRunner::remote_controller_conn() {
+  auto& rc = *remote_controller_;
+  if (!rc.conn) {
+    auto c = SshConnection::connect(rc.target);
+    if (!c.ok()) {
+      if (!rc.warned) log_->warn("Cannot reach the controller host: {}", c.error().message);
+      rc.warned = true;
+      return nullptr;
+    }
+    rc.conn = std::move(*c);
+  }
+  return rc.conn.get();
+}
+
+bool ClusterRunner::check_remote_controller(TimePoint now) {
+  auto& rc = *remote_controller_;
+  if (now - rc.last_check < std::chrono::seconds(1)) return true;
+  rc.last_check = now;
+  auto* conn = remote_controller_conn();
+  if (conn == nullptr) return true;  // the readiness timeout reports a host that stays away
+  auto alive = remote_alive(*conn, {rc.pid});
+  if (!alive.ok()) {
+    if (!rc.warned) log_->warn("Cannot check the controller: {}", alive.error().message);
+    rc.warned = true;
+    rc.conn.reset();
+    return true;
+  }
+  if (alive->empty()) {
+    rc.running = false;
+    if (record_.controller) record_.controller->state = "after";
+    fail_start(remote_controller_failure("exited before it was ready"));
+    return false;
+  }
+  for (const auto& [remote, local] : rc.fetch) {
+    auto got = conn->get_file(remote);
+    if (!got.ok()) {
+      log_->debug("fetching {}: {}", remote, got.error().message);
+      rc.conn.reset();
+      return true;
+    }
+    if (!*got || (*got)->empty() || rc.got[local] == **got) continue;
+    if (std::filesystem::path(local).extension() == ".json" && !nlohmann::json::accept(**got)) {
+      continue;  // still being written
+    }
+    try {
+      std::filesystem::path dest(local);
+      if (dest.has_parent_path() && !std::filesystem::exists(dest.parent_path())) {
+        std::filesystem::create_directories(dest.parent_path());
+        std::filesystem::permissions(dest.parent_path(), std::filesystem::perms::owner_all);
+      }
+      ipp::config::write_file_atomic(
+          dest, **got, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    } catch (const std::exception& e) {
+      fail_start("Cannot store the controller's file " + local + ": " + e.what());
+      return false;
+    }
+    rc.got[local] = **got;
+    log_->info("Fetched {}:{} to {}", rc.target.describe(), remote, local);
+  }
+  return true;
+}
+
+std::string ClusterRunner::remote_controller_failure(const std::string& what) {
+  auto& rc = *remote_controller_;
+  const std::string where = rc.target.describe();
+  std::string msg = "The controller on " + where + " (remote pid " + std::to_string(rc.pid) + ") " +
+                    what + "; no engines were started.";
+  std::string tail;
+  if (auto* conn = remote_controller_conn()) tail = remote_tail(*conn, rc.output_file, 20);
+  if (!tail.empty()) {
+    msg += "\nLast lines of its log " + where + ":" + rc.output_file + ":\n" + indent(tail);
+  } else {
+    msg += "\nIts log " + where + ":" + rc.output_file + " is empty or unreadable.";
+  }
+  return msg;
+}
+
+void ClusterRunner::stop_remote_controller() {
+  if (!remote_controller_) return;
+  auto& rc = *remote_controller_;
+  if (rc.running) {
+    log_->info("Stopping controller on {} (remote pid {})", rc.target.describe(), rc.pid);
+    Status st = Ok{};
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      auto* conn = remote_controller_conn();
+      if (conn == nullptr) {
+        st = make_error(ErrorCode::Remote, rc.target.describe() + ": unreachable");
+        continue;
+      }
+      st = remote_kill(*conn, {rc.pid});
+      if (st.ok()) break;
+      rc.conn.reset();
+    }
+    if (st.ok()) {
+      log_->info("Controller stopped: {{'pid': {}, 'host': '{}'}}", rc.pid, rc.target.describe());
+    } else {
+      log_->error("Could not stop the controller on {} (remote pid {}): {}", rc.target.describe(),
+                  rc.pid, st.error().message);
+    }
+    rc.running = false;
+  }
+  // The fetched copies describe a controller that is gone.
+  if (!s_.ssh_controller.to_fetch) {
+    std::error_code ec;
+    for (const auto& [local, text] : rc.got) std::filesystem::remove(local, ec);
+  }
+}
+
+void ClusterRunner::start_proxy_engines(EngineSetRecord& set) {
+  const auto& p = s_.ssh_proxy;
+  const std::string& rpd = p.host.remote_profile_dir;
+  log_->info(
+      "Starting {} engines with <class "
+      "'ipyparallel.cluster.launcher.SSHProxyEngineSetLauncher'>",
+      s_.n);
+  RemoteHost host;
+  host.spec.host = p.host.hostname;
+  host.spec.user = p.host.user;
+  host.spec.port = p.host.port;
+  host.spec.n = s_.n;
+  host.target =
+      target_for(p.host.user, p.host.hostname, p.host.port, p.host.strict_host_key_checking,
+                 p.host.identity_file, p.host.ssh_timeout);
+  host.spec.key = host.target.describe();
+  host.engines_per_pid = s_.n;
+  // The remote ipcluster stops its engines on TERM (each up to 5 s); give it time to.
+  host.kill_grace = std::chrono::seconds(20);
+  RemoteProcessParams rp;
+  rp.env = remote_env(rpd, s_.cluster_id, s_.environment);
+  rp.argv = remote_proxy_argv(s_, s_.n);
+  auto program = p.ipcluster_cmd;
+  program.push_back("engines");
+  rp.output_file = remote_output_file(rpd, program, wall_seconds());
+  log_->info("Starting `ipcluster engines` on {}: {}", host.spec.key, join(rp.argv));
+  auto conn = SshConnection::connect(host.target);
+  if (!conn.ok()) {
+    log_->error("Engines on {} not started: {}", host.spec.key, conn.error().message);
+    engine_start_errors_.push_back(conn.error().message);
+    return;
+  }
+  host.conn = std::move(*conn);
+  const auto to_send = p.to_send.value_or(connection_file_pairs(
+      profile_.client_file(s_.cluster_id), profile_.engine_file(s_.cluster_id), rpd, false));
+  if (auto sent = send_files(*host.conn, to_send); !sent.ok()) {
+    log_->error("Engines on {} not started: {}", host.spec.key, sent.error().message);
+    engine_start_errors_.push_back(sent.error().message);
+    return;
+  }
+  auto pid = start_detached(*host.conn, rp, rpd, "ipcluster engines");
+  if (!pid.ok()) {
+    log_->error("Engines on {} not started: {}", host.spec.key, pid.error().message);
+    engine_start_errors_.push_back(pid.error().message);
+    return;
+  }
+  host.keys = {"ipcluster-engines"};
+  host.pids = {*pid};
+  host.outputs = {rp.output_file};
+  host.running = {true};
+  set.set.pid = *pid;
+  set.set.n = s_.n;
+  set.set.hostname = p.host.hostname;
+  set.set.user = p.host.user;
+  set.set.output_file =
+      (profile_.log() / ("ipcluster-engines-" + s_.cluster_id + "-" + set.id + ".log")).string();
+  set.set.remote_output_file = rp.output_file;
+  set.set.remote_profile_dir = rpd;
+  set.set.remote_python = p.host.remote_python;
+  if (p.host.port > 0) {
+    set.set.ssh_args = {"-p", std::to_string(p.host.port)};
+    set.set.scp_args = {"-P", std::to_string(p.host.port)};
+  }
+  log_->info("Started `ipcluster engines -n {}` on {} (remote pid {}), output in {}", s_.n,
+             host.spec.key, *pid, rp.output_file);
+  hosts_.push_back(std::move(host));
 }
 
 void ClusterRunner::watch(LocalProc& p, bool is_controller) {
@@ -209,6 +466,16 @@ void ClusterRunner::tick() {
     if (stopping_) return;
   }
   if (with_controller_ && !engines_started_) {
+    if (remote_controller_ && !check_remote_controller(now)) return;
+    if (remote_controller_ &&
+        now - controller_started_ > std::chrono::duration<double>(s_.connection_info_timeout)) {
+      fail_start(remote_controller_failure(
+          "did not become ready within " +
+          std::to_string(static_cast<int>(s_.connection_info_timeout)) +
+          " s (no connection files fetched, or no reply on its registration port; engines and "
+          "this host must reach the address in them, e.g. controller_args = ['--ip=*'])"));
+      return;
+    }
     if (now - controller_started_ > std::chrono::duration<double>(s_.connection_info_timeout)) {
       fail_start("The controller did not become ready within " +
                  std::to_string(static_cast<int>(s_.connection_info_timeout)) +
@@ -261,7 +528,7 @@ void ClusterRunner::tick() {
                                                       std::chrono::duration<double>(s_.early_shutdown))
                            ? std::chrono::seconds(15)
                            : std::chrono::seconds(2);
-  if (!hosts_.empty() && now - last_remote_poll_ >= remote_period) {
+  if ((!hosts_.empty() || remote_controller_) && now - last_remote_poll_ >= remote_period) {
     last_remote_poll_ = now;
     poll_remote();
   }
@@ -294,6 +561,8 @@ void ClusterRunner::start_engines() {
   try {
     if (s_.engine_launcher == "ssh") {
       start_ssh_engines(set);
+    } else if (s_.engine_launcher == "sshproxy") {
+      start_proxy_engines(set);
     } else {
       start_local_engines(set);
     }
@@ -301,12 +570,16 @@ void ClusterRunner::start_engines() {
     fail_start(std::string("Engine start failed: ") + e.what());
     return;
   }
-  int total = static_cast<int>(set.engines.size());
+  int total = s_.engine_launcher == "sshproxy" ? (set.set.pid > 0 ? s_.n : 0)
+                                               : static_cast<int>(set.engines.size());
   set.set.n = total;
   record_.sets.push_back(std::move(set));
   write_record();
   if (total == 0) {
-    fail_start("Engine start failed: no engine could be started (see the errors above)");
+    std::string why;
+    for (const auto& e : engine_start_errors_) why += "\n  " + e;
+    fail_start("Engine start failed: no engine could be started" +
+               (why.empty() ? std::string(" (see the errors above)") : ":" + why));
     return;
   }
   monitor_ = std::make_unique<StartupMonitor>(
@@ -400,12 +673,14 @@ void ClusterRunner::start_ssh_engines(EngineSetRecord& set) {
     auto conn = SshConnection::connect(host.target);
     if (!conn.ok()) {
       log_->error("Engines on {} not started: {}", spec.key, conn.error().message);
+      engine_start_errors_.push_back(conn.error().message);
       continue;
     }
     host.conn = std::move(*conn);
     auto pids = start_remote_engines(*host.conn, params, host.outputs);
     if (!pids.ok()) {
       log_->error("Engines on {} not started: {}", spec.key, pids.error().message);
+      engine_start_errors_.push_back(pids.error().message);
       continue;
     }
     host.pids = *pids;
@@ -438,6 +713,26 @@ void ClusterRunner::start_ssh_engines(EngineSetRecord& set) {
 }
 
 void ClusterRunner::poll_remote() {
+  if (remote_controller_ && remote_controller_->running) {
+    auto& rc = *remote_controller_;
+    if (auto* conn = remote_controller_conn()) {
+      auto alive = remote_alive(*conn, {rc.pid});
+      if (!alive.ok()) {
+        if (!rc.warned)
+          log_->warn("Cannot check the controller on {}: {}", rc.target.describe(),
+                     alive.error().message);
+        rc.warned = true;
+        rc.conn.reset();
+      } else if (alive->empty()) {
+        rc.running = false;
+        if (record_.controller) record_.controller->state = "after";
+        log_->warn("Controller on {} (remote pid {}) stopped. Shutting down.", rc.target.describe(),
+                   rc.pid);
+        stop_all("controller stopped");
+        return;
+      }
+    }
+  }
   for (auto& h : hosts_) {
     std::vector<long> live;
     for (std::size_t i = 0; i < h.pids.size(); ++i) {
@@ -465,7 +760,9 @@ void ClusterRunner::poll_remote() {
         h.running[i] = false;
         log_->warn("engine {} (remote pid {}) stopped", h.keys[i], h.pids[i]);
         update_engine_states();
-        if (monitor_) handle(monitor_->on_engine_exit(std::chrono::steady_clock::now()));
+        for (int k = 0; k < h.engines_per_pid && monitor_ && !stopping_; ++k) {
+          handle(monitor_->on_engine_exit(std::chrono::steady_clock::now()));
+        }
         if (stopping_) return;
       }
     }
@@ -475,6 +772,12 @@ void ClusterRunner::poll_remote() {
 void ClusterRunner::update_engine_states() {
   if (record_.sets.empty()) return;
   auto& set = record_.sets.back();
+  if (s_.engine_launcher == "sshproxy") {
+    const bool running = !hosts_.empty() && hosts_.front().running.front();
+    set.set.state = running ? "running" : "after";
+    write_record();
+    return;
+  }
   std::vector<std::pair<std::string, LauncherState>> live;
   for (auto& [key, st] : set.engines) {
     bool running = true;
@@ -574,12 +877,13 @@ void ClusterRunner::stop_all(const std::string& why) {
         }
         h.conn = std::move(*c);
       }
-      st = remote_kill(*h.conn, live);
+      st = remote_kill(*h.conn, live, h.kill_grace);
       if (st.ok()) break;
       h.conn.reset();
     }
     if (st.ok()) {
-      log_->info("Stopped {} engines on {}", live.size(), h.spec.key);
+      log_->info("Stopped {} engines on {}",
+                 live.size() * static_cast<std::size_t>(h.engines_per_pid), h.spec.key);
     } else {
       log_->error("Could not stop engines on {} (pids {}): {}", h.spec.key, live.size(),
                   st.error().message);
@@ -587,6 +891,7 @@ void ClusterRunner::stop_all(const std::string& why) {
     h.running.assign(h.running.size(), false);
   }
   if (any_engines && !record_.sets.empty()) log_->info("Stopping engine(s): {}", record_.sets.back().id);
+  stop_remote_controller();
   if (controller_ && controller_->running) {
     log_->info("Stopping controller");
     terminate(controller_->pid);

@@ -17,6 +17,7 @@
 #include <spdlog/spdlog.h>
 #include <zmq.hpp>
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -49,9 +50,31 @@ class ClusterRunner {
     std::vector<std::string> outputs;
     std::vector<bool> running;
     bool poll_warned = false;
+    int engines_per_pid = 1;  // n for the proxy's remote `ipcluster engines`
+    std::chrono::seconds kill_grace{5};
+  };
+  // The controller on another host (controller_launcher == "ssh").
+  struct RemoteController {
+    SshTarget target;
+    std::unique_ptr<SshConnection> conn;
+    long pid = -1;
+    std::string output_file;  // remote
+    bool running = false;
+    FilePairs fetch;                         // (remote, local)
+    std::map<std::string, std::string> got;  // local path -> contents written
+    TimePoint last_check{};
+    bool warned = false;
   };
 
   bool start_controller();
+  bool start_ssh_controller();
+  // While starting: is the remote controller alive, and fetch its connection files. False when
+  // the start failed (already reported).
+  bool check_remote_controller(TimePoint now);
+  SshConnection* remote_controller_conn();
+  std::string remote_controller_failure(const std::string& what);
+  void stop_remote_controller();
+  void start_proxy_engines(EngineSetRecord& set);
   void tick();
   void on_controller_ready();
   void start_engines();
@@ -79,8 +102,10 @@ class ClusterRunner {
   ClusterRecord record_;
   std::filesystem::path cluster_file_;
   std::optional<LocalProc> controller_;
+  std::optional<RemoteController> remote_controller_;
   std::vector<LocalProc> engines_;
   std::vector<RemoteHost> hosts_;
+  std::vector<std::string> engine_start_errors_;  // per host, for the start failure message
   std::unique_ptr<RegistrationProbe> probe_;
   std::string probe_client_text_;
   std::unique_ptr<StartupMonitor> monitor_;

@@ -1,4 +1,5 @@
 #include <ipp/cluster/app.hpp>
+#include <ipp/cluster/engines_spec.hpp>
 #include <ipp/cluster/process.hpp>
 #include <ipp/config/error.hpp>
 #include <ipp/config/lookup.hpp>
@@ -21,6 +22,104 @@ std::string strip_home(const std::string& path, const std::string& home) {
   if (path.rfind(h, 0) == 0) return path.substr(h.size());
   return path;
 }
+
+namespace {
+
+// Python's ssh_args/scp_args are options for the ssh/scp programs; we talk SSH in-process, so
+// only the options with a libssh equivalent (-p, -l, -i) are taken, the rest is reported.
+void apply_ssh_args(const std::vector<std::string>& args, const std::string& where, bool in_use,
+                    SshHostSettings& h, std::vector<std::string>& warnings) {
+  std::vector<std::string> ignored;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    const bool has_next = i + 1 < args.size();
+    if ((a == "-p" || a == "-l" || a == "-i") && has_next) {
+      const std::string& v = args[++i];
+      if (a == "-p") {
+        try {
+          h.port = std::stoi(v);
+        } catch (const std::exception&) {
+          if (in_use) {
+            throw ipp::config::ConfigError("c." + where + ".ssh_args: '-p " + v +
+                                           "' is not a port");
+          }
+        }
+      } else if (a == "-l") {
+        if (h.user.empty()) h.user = v;
+      } else if (h.identity_file.empty()) {
+        h.identity_file = v;
+      }
+    } else {
+      ignored.push_back(a);
+    }
+  }
+  if (!ignored.empty()) {
+    std::string list;
+    for (const auto& a : ignored) list += (list.empty() ? "" : " ") + a;
+    warnings.push_back("c." + where + ".ssh_args: ignoring '" + list +
+                       "' (SSH runs in-process with libssh; use ~/.ssh/config for such options; "
+                       "-p, -l and -i are honoured)");
+  }
+}
+
+SshHostSettings read_ssh_host(const ipp::config::LoadedConfig& config,
+                              std::initializer_list<std::string_view> classes,
+                              const std::string& where, const std::filesystem::path& profile_dir,
+                              bool in_use, std::vector<std::string>& warnings) {
+  SshHostSettings h;
+  h.hostname = get_or<std::string>(config, classes, "hostname", "");
+  h.user = get_or<std::string>(config, classes, "user", "");
+  // location = 'user@host' is the one-setting form of hostname + user; it wins when set.
+  if (auto loc = get<std::string>(config, classes, "location"); loc && !loc->empty()) {
+    std::string user, host;
+    int port = 0;
+    split_host_key(*loc, user, host, port);
+    h.hostname = host;
+    if (!user.empty()) h.user = user;
+    if (port > 0) h.port = port;
+  }
+  h.remote_profile_dir = get_or<std::string>(config, classes, "remote_profile_dir", "");
+  if (h.remote_profile_dir.empty()) {
+    const char* home = std::getenv("HOME");
+    h.remote_profile_dir = strip_home(profile_dir.string(), home != nullptr ? home : "");
+  }
+  h.remote_python = get_or<std::string>(config, classes, "remote_python", "python3");
+  h.strict_host_key_checking = get_or<bool>(config, classes, "strict_host_key_checking", true);
+  h.identity_file = get_or<std::string>(config, classes, "identity_file", "");
+  h.ssh_timeout = get_or<double>(config, classes, "ssh_timeout", 10.0);
+  apply_ssh_args(get_or<std::vector<std::string>>(config, classes, "ssh_args", {}), where, in_use,
+                 h, warnings);
+  for (const char* tool : {"ssh_cmd", "scp_cmd", "scp_args"}) {
+    if (get<ConfigTree>(config, classes, tool)) {
+      warnings.push_back("c." + where + "." + tool +
+                         " is ignored: SSH and file copies run in-process (libssh, SFTP)");
+    }
+  }
+  return h;
+}
+
+// A list of 2-item lists/tuples of strings; nullopt when the trait is not set at all (an empty
+// list is a setting: nothing to copy, e.g. on a shared filesystem).
+std::optional<FilePairs> read_pairs(const ipp::config::LoadedConfig& config,
+                                    std::initializer_list<std::string_view> classes,
+                                    const std::string& trait, const std::string& shape) {
+  auto v = get<ConfigTree>(config, classes, trait);
+  if (!v) return std::nullopt;
+  const std::string name = "c." + std::string(*classes.begin()) + "." + trait;
+  if (!v->is_array())
+    throw ipp::config::ConfigError(name + " must be a list of " + shape + " pairs");
+  FilePairs out;
+  for (const auto& item : *v) {
+    if (!item.is_array() || item.size() != 2 || !item[0].is_string() || !item[1].is_string()) {
+      throw ipp::config::ConfigError(name + " must be a list of " + shape + " pairs, got " +
+                                     item.dump());
+    }
+    out.emplace_back(item[0].get<std::string>(), item[1].get<std::string>());
+  }
+  return out;
+}
+
+}  // namespace
 
 ClusterSettings resolve_settings(const ipp::config::LoadedConfig& config,
                                  const ClusterOptions& o, const std::filesystem::path& profile_dir) {
@@ -55,17 +154,15 @@ ClusterSettings resolve_settings(const ipp::config::LoadedConfig& config,
       o.controller ? *o.controller
                    : get_or<std::string>(config, {"Cluster"}, "controller_launcher_class", "local"),
       "controller_launcher_class");
-  for (const auto& [name, value] : {std::pair{"engine", s.engine_launcher},
-                                    std::pair{"controller", s.controller_launcher}}) {
-    if (value != "local" && value != "ssh") {
-      throw ipp::config::ConfigError(std::string("c.Cluster.") + name + "_launcher_class = '" +
-                                     value + "': this ipcluster supports 'local' and 'ssh'");
-    }
+  if (s.engine_launcher != "local" && s.engine_launcher != "ssh" &&
+      s.engine_launcher != "sshproxy") {
+    throw ipp::config::ConfigError("c.Cluster.engine_launcher_class = '" + s.engine_launcher +
+                                   "': this ipcluster supports 'local', 'ssh' and 'sshproxy'");
   }
-  if (s.controller_launcher == "ssh") {
-    throw ipp::config::ConfigError(
-        "c.Cluster.controller_launcher_class = 'ssh': the SSH controller launcher is not "
-        "implemented; run ipcluster on the controller host");
+  if (s.controller_launcher != "local" && s.controller_launcher != "ssh") {
+    throw ipp::config::ConfigError("c.Cluster.controller_launcher_class = '" +
+                                   s.controller_launcher +
+                                   "': this ipcluster supports 'local' and 'ssh'");
   }
   s.controller_ip = o.ip ? *o.ip : get_or<std::string>(config, {"Cluster"}, "controller_ip", "");
   s.controller_location =
@@ -129,6 +226,47 @@ ClusterSettings resolve_settings(const ipp::config::LoadedConfig& config,
   if (s.remote_profile_dir.empty()) {
     const char* home = std::getenv("HOME");
     s.remote_profile_dir = strip_home(profile_dir.string(), home != nullptr ? home : "");
+  }
+
+  // Problems in the settings of a launcher that is not used are not worth a word (the same
+  // SSHLauncher section configures several).
+  std::vector<std::string> unused;
+  const std::initializer_list<std::string_view> ctl = {"SSHControllerLauncher", "SSHLauncher"};
+  const bool ssh_controller = s.controller_launcher == "ssh";
+  s.ssh_controller.host = read_ssh_host(config, ctl, "SSHControllerLauncher", profile_dir,
+                                        ssh_controller, ssh_controller ? s.warnings : unused);
+  s.ssh_controller.controller_cmd = get_or<std::vector<std::string>>(
+      config, {"SSHControllerLauncher"}, "controller_cmd", {"ipcontroller"});
+  s.ssh_controller.to_fetch = read_pairs(config, ctl, "to_fetch", "(remote, local)");
+  s.ssh_controller.to_send =
+      read_pairs(config, ctl, "to_send", "(local, remote)").value_or(FilePairs{});
+  if (s.controller_launcher == "ssh") {
+    // ControllerLauncher config applies to its SSH subclass, as traitlets does.
+    s.controller_args = get_or<std::vector<std::string>>(
+        config, {"SSHControllerLauncher", "ControllerLauncher"}, "controller_args", {});
+    s.connection_info_timeout = get_or<double>(
+        config, {"SSHControllerLauncher", "ControllerLauncher"}, "connection_info_timeout", 60.0);
+    if (s.ssh_controller.host.hostname.empty()) {
+      throw ipp::config::ConfigError(
+          "c.Cluster.controller_launcher_class = 'ssh' needs the controller host: set "
+          "c.SSHControllerLauncher.hostname (or .location = 'user@host')");
+    }
+  }
+
+  const std::initializer_list<std::string_view> proxy = {"SSHProxyEngineSetLauncher",
+                                                         "SSHLauncher"};
+  const bool ssh_proxy = s.engine_launcher == "sshproxy";
+  s.ssh_proxy.host = read_ssh_host(config, proxy, "SSHProxyEngineSetLauncher", profile_dir,
+                                   ssh_proxy, ssh_proxy ? s.warnings : unused);
+  s.ssh_proxy.ipcluster_cmd = get_or<std::vector<std::string>>(
+      config, {"SSHProxyEngineSetLauncher"}, "ipcluster_cmd", {"ipcluster"});
+  s.ssh_proxy.ipcluster_args =
+      get_or<std::vector<std::string>>(config, {"SSHProxyEngineSetLauncher"}, "ipcluster_args", {});
+  s.ssh_proxy.to_send = read_pairs(config, proxy, "to_send", "(local, remote)");
+  if (s.engine_launcher == "sshproxy" && s.ssh_proxy.host.hostname.empty()) {
+    throw ipp::config::ConfigError(
+        "c.Cluster.engine_launcher_class = 'sshproxy' needs the engine host: set "
+        "c.SSHProxyEngineSetLauncher.hostname (or .location = 'user@host')");
   }
   return s;
 }

@@ -5,12 +5,46 @@
 
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <ipp/config/config_file.hpp>
 
 namespace ipp::cluster {
+
+// c.SSHLauncher.to_send / to_fetch: (local, remote) or (remote, local) path pairs.
+using FilePairs = std::vector<std::pair<std::string, std::string>>;
+
+// Where and how to reach one remote host for a single-host SSH launcher (SSHControllerLauncher,
+// SSHProxyEngineSetLauncher): Python's hostname/user/location traits plus our libssh options.
+struct SshHostSettings {
+  std::string hostname;
+  std::string user;
+  int port = 0;                    // from ssh_args ["-p", N]; 0: ~/.ssh/config, then 22
+  std::string remote_profile_dir;  // empty: the local one with $HOME/ stripped
+  std::string remote_python = "python3";
+  bool strict_host_key_checking = true;
+  std::string identity_file;
+  double ssh_timeout = 10.0;
+};
+
+// c.SSHControllerLauncher.*: the controller runs on `host`, its connection files are fetched.
+struct SshControllerSettings {
+  SshHostSettings host;
+  std::vector<std::string> controller_cmd{"ipcontroller"};  // on the remote PATH
+  std::optional<FilePairs> to_fetch;  // nullopt: both connection files into local security/
+  FilePairs to_send;                  // sent before the controller starts
+};
+
+// c.SSHProxyEngineSetLauncher.*: `ipcluster engines -n N` runs on `host`.
+struct SshProxySettings {
+  SshHostSettings host;
+  std::vector<std::string> ipcluster_cmd{"ipcluster"};  // on the remote PATH
+  std::vector<std::string> ipcluster_args;
+  std::optional<FilePairs> to_send;  // nullopt: both connection files into the remote security/
+};
 
 // Settings for starting and stopping a cluster, resolved from ipcluster_config.{py,json}, the
 // command line and the defaults of Python ipyparallel 9.1 (cluster-tooling.md §2.4, §5).
@@ -42,6 +76,11 @@ struct ClusterSettings {
   bool strict_host_key_checking = true;
   std::string identity_file;
   double ssh_timeout = 10.0;
+  // SSH controller / proxy engines (controller_launcher == "ssh", engine_launcher == "sshproxy")
+  SshControllerSettings ssh_controller;
+  SshProxySettings ssh_proxy;
+  // Things to tell the user once logging is up (ignored settings).
+  std::vector<std::string> warnings;
 };
 
 // Reads the settings; throws ConfigError naming the file and key.

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace ipp::cluster {
@@ -49,6 +50,8 @@ class SshConnection {
   // Copies `contents` to `remote_path` over SFTP with `mode`, creating missing parent
   // directories (mode 0700). Relative paths are relative to the login directory.
   Status put_file(const std::string& contents, const std::string& remote_path, int mode);
+  // Reads a remote file over SFTP; nullopt when it does not exist (yet).
+  Result<std::optional<std::string>> get_file(const std::string& remote_path);
 
   const SshTarget& target() const { return target_; }
 

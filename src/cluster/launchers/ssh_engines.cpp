@@ -66,14 +66,17 @@ Result<std::set<long>> remote_alive(SshConnection& conn, const std::vector<long>
   return alive;
 }
 
-Status remote_kill(SshConnection& conn, const std::vector<long>& pids) {
+Status remote_kill(SshConnection& conn, const std::vector<long>& pids, std::chrono::seconds grace) {
   if (pids.empty()) return Ok{};
   const std::string list = join_pids(pids);
-  auto r = conn.exec("kill -TERM " + list + " 2>/dev/null; i=0; while [ $i -lt 50 ]; do a=0; "
-                     "for p in " + list + "; do kill -0 $p 2>/dev/null && a=1; done; "
-                     "[ $a = 0 ] && exit 0; sleep 0.1; i=$((i+1)); done; kill -KILL " + list +
-                     " 2>/dev/null; exit 0",
-                     std::chrono::seconds(30));
+  const std::string ticks = std::to_string(grace.count() * 10);
+  // TERM, then poll every 0.1 s until all are gone or the grace is over, then KILL.
+  const std::string script =
+      "kill -TERM " + list + " 2>/dev/null; i=0; while [ $i -lt " + ticks + " ]; do a=0; " +
+      "for p in " + list + "; do kill -0 $p 2>/dev/null && a=1; done; " +
+      "[ $a = 0 ] && exit 0; sleep 0.1; i=$((i+1)); done; kill -KILL " + list +
+      " 2>/dev/null; exit 0";
+  auto r = conn.exec(script, grace + std::chrono::seconds(25));
   if (!r.ok()) return r.error();
   return Ok{};
 }

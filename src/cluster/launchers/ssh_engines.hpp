@@ -7,6 +7,7 @@
 #include <ipp/cluster/ssh.hpp>
 #include <ipp/util/result.hpp>
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <set>
@@ -36,8 +37,9 @@ Result<std::vector<long>> start_remote_engines(SshConnection& conn, const Remote
 
 // Which of `pids` still exist on the host.
 Result<std::set<long>> remote_alive(SshConnection& conn, const std::vector<long>& pids);
-// SIGTERM, up to ~5 s grace, then SIGKILL.
-Status remote_kill(SshConnection& conn, const std::vector<long>& pids);
+// SIGTERM, up to `grace` for the processes to go, then SIGKILL.
+Status remote_kill(SshConnection& conn, const std::vector<long>& pids,
+                   std::chrono::seconds grace = std::chrono::seconds(5));
 // The last lines of a remote file ("" if missing).
 std::string remote_tail(SshConnection& conn, const std::string& path, int lines = 50);
 

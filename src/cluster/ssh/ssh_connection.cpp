@@ -197,4 +197,35 @@ Status SshConnection::put_file(const std::string& contents, const std::string& r
   return Ok{};
 }
 
+Result<std::optional<std::string>> SshConnection::get_file(const std::string& remote_path) {
+  ssh_session s = impl_->session;
+  sftp_session sftp = sftp_new(s);
+  if (sftp == nullptr) return ssh_failure(target_, std::string("sftp: ") + ssh_get_error(s));
+  struct Free {
+    sftp_session p;
+    ~Free() { sftp_free(p); }
+  } free_sftp{sftp};
+  if (sftp_init(sftp) != SSH_OK) {
+    return ssh_failure(target_, std::string("sftp init: ") + ssh_get_error(s));
+  }
+  sftp_file f = sftp_open(sftp, remote_path.c_str(), O_RDONLY, 0);
+  if (f == nullptr) {
+    if (sftp_get_error(sftp) == SSH_FX_NO_SUCH_FILE) return std::optional<std::string>{};
+    return ssh_failure(target_, "cannot read " + remote_path + ": " + ssh_get_error(s));
+  }
+  std::string contents;
+  char buf[16384];
+  for (;;) {
+    ssize_t n = sftp_read(f, buf, sizeof buf);
+    if (n < 0) {
+      sftp_close(f);
+      return ssh_failure(target_, "read of " + remote_path + " failed: " + ssh_get_error(s));
+    }
+    if (n == 0) break;
+    contents.append(buf, static_cast<std::size_t>(n));
+  }
+  sftp_close(f);
+  return std::optional<std::string>(std::move(contents));
+}
+
 }  // namespace ipp::cluster

@@ -81,9 +81,19 @@ def run(*cmd, check=True, **kw):
     return r
 
 
+SEED_KNOWN_HOSTS = {"ippctrl": ["ippeng1", "ippeng2"], "ippclient": ["ippctrl"]}
+
+
 class Topology:
-    def __init__(self, root: Path):
+    """Simulated hosts. `hosts`: name -> (last address octet, role); hosts with the role
+    "engine" or "controller" run sshd. `known`: host -> the hosts whose keys its
+    ~/.ssh/known_hosts lists. `prefix` names the namespaces."""
+
+    def __init__(self, root: Path, hosts=None, known=None, prefix: str = PREFIX):
         self.root = root
+        self.hosts = hosts or HOSTS
+        self.known = known if known is not None else SEED_KNOWN_HOSTS
+        self.prefix = prefix
         self.holders: dict[str, subprocess.Popen] = {}
         self.daemons: list[subprocess.Popen] = []
         self.namespaces: list[str] = []
@@ -91,10 +101,10 @@ class Topology:
 
     # -- namespaces --------------------------------------------------------------------------
     def ns(self, host: str) -> str:
-        return f"{PREFIX}-{host}"
+        return f"{self.prefix}-{host}"
 
     def up(self):
-        br = f"{PREFIX}-br"
+        br = f"{self.prefix}-br"
         run("ip", "netns", "add", br)
         self.namespaces.append(br)
         run("ip", "-n", br, "link", "add", "br0", "type", "bridge")
@@ -103,12 +113,12 @@ class Topology:
         hosts_file = self.root / "hosts"
         hosts_file.write_text(
             "127.0.0.1 localhost\n"
-            + "".join(f"{NET}.{octet} {name}\n" for name, (octet, _) in HOSTS.items())
+            + "".join(f"{NET}.{octet} {name}\n" for name, (octet, _) in self.hosts.items())
         )
         if not Path("/run/sshd").exists():
             Path("/run/sshd").mkdir(mode=0o755)
             self.made_run_sshd = True
-        for i, (name, (octet, role)) in enumerate(HOSTS.items()):
+        for i, (name, (octet, role)) in enumerate(self.hosts.items()):
             ns = self.ns(name)
             run("ip", "netns", "add", ns)
             self.namespaces.append(ns)
@@ -131,7 +141,7 @@ class Topology:
             self.holders[name] = subprocess.Popen(
                 ["ip", "netns", "exec", ns, "unshare", "--uts", "--mount",
                  "--propagation", "private", "sh", "-c", script])
-        for name in HOSTS:
+        for name in self.hosts:
             wait_for(lambda: (self.root / name / "ready").exists(), 10, what=f"{name} holder")
 
     def holder_pid(self, host: str) -> int:
@@ -158,7 +168,7 @@ class Topology:
         run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key), "-C", "ipp-seed-test")
         pub = (self.root / "id_ed25519.pub").read_text()
         hostkeys = {}
-        for name, (octet, role) in HOSTS.items():
+        for name, (octet, role) in self.hosts.items():
             home = self.root / name / "root"
             shutil.copy(key, home / ".ssh" / "id_ed25519")
             os.chmod(home / ".ssh" / "id_ed25519", 0o600)
@@ -187,16 +197,15 @@ class Topology:
                     """))
                 self.popen(name, ["/usr/sbin/sshd", "-D", "-e", "-f", str(cfg)],
                            self.root / name / "sshd.log")
-        # known_hosts: the controller host knows the engine hosts, the client host knows the
-        # controller host (host key checking stays on).
-        def known(names):
-            return "".join(f"{n} {hostkeys[n][0]} {hostkeys[n][1]}\n" for n in names)
-        (self.root / "ippctrl" / "root" / ".ssh" / "known_hosts").write_text(
-            known(["ippeng1", "ippeng2"]))
-        (self.root / "ippclient" / "root" / ".ssh" / "known_hosts").write_text(known(["ippctrl"]))
-        for name in ("ippeng1", "ippeng2", "ippctrl"):
-            probe = f"import socket; socket.create_connection(('{NET}.{HOSTS[name][0]}', 22), 1)"
-            wait_for(lambda: run(*self.nsenter("ippclient"), PYTHON, "-c", probe,
+        # known_hosts as `known` says (host key checking stays on); in the seed the controller
+        # host knows the engine hosts and the client host knows the controller host.
+        for host, names in self.known.items():
+            (self.root / host / "root" / ".ssh" / "known_hosts").write_text(
+                "".join(f"{n} {hostkeys[n][0]} {hostkeys[n][1]}\n" for n in names))
+        client = next(n for n, (_, role) in self.hosts.items() if role == "client")
+        for name in hostkeys:
+            probe = f"import socket; socket.create_connection(('{NET}.{self.hosts[name][0]}', 22), 1)"
+            wait_for(lambda: run(*self.nsenter(client), PYTHON, "-c", probe,
                                  check=False).returncode == 0, 15, 0.2, what=f"sshd on {name}")
 
     # -- teardown ------------------------------------------------------------------------------
