@@ -11,6 +11,10 @@
 //     send to reply.
 //   * A control loop on the main thread: counts registered engines with connection_request on
 //     the registration port and unregistration_notifications on the notification port.
+//   * For many engines (10,000) within a per-process open-file limit: --shared-ping gives each
+//     shard one SUB for the heartbeat pings (each engine still answers from its own DEALER, so
+//     the controller tracks and hears every heart; it only sends each ping once per shard
+//     instead of once per engine), and --processes P spreads the engines over P processes.
 //
 // Output: "PROGRESS {json}" lines while running and one "RESULT {json}" line at the end, on
 // stdout. Nothing is asserted.
@@ -37,6 +41,9 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <csignal>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <poll.h>
 #include <vector>
@@ -76,6 +83,8 @@ struct Options {
   long progress_every = 0;  // tasks between PROGRESS lines (0 = off)
   double register_timeout = 120;
   int io_threads = 1;
+  bool shared_ping = false;
+  int processes = 1;
 };
 
 struct Conn {
@@ -204,6 +213,11 @@ class EngineShard {
   }
 
   void run() {
+    if (o_.shared_ping) {
+      ping_ = sock(zmq::socket_type::sub, "");
+      ping_->set(zmq::sockopt::subscribe, "");
+      ping_->connect(conn_.url(conn_.hb_ping));
+    }
     std::size_t next = 0;
     int outstanding = 0;
     std::vector<zmq::pollitem_t> items;
@@ -225,14 +239,20 @@ class EngineShard {
       if (dirty) {
         items.clear();
         owners.clear();
+        if (ping_) {
+          items.push_back({ping_->handle(), 0, ZMQ_POLLIN, 0});
+          owners.emplace_back(0, 4);
+        }
         for (std::size_t i = 0; i < engines_.size(); ++i) {
           auto& e = engines_[i];
           if (e.state == SimEngine::Registering) {
             items.push_back({e.reg->handle(), 0, ZMQ_POLLIN, 0});
             owners.emplace_back(i, 0);
           } else if (e.state == SimEngine::Registered) {
-            items.push_back({e.hb_sub->handle(), 0, ZMQ_POLLIN, 0});
-            owners.emplace_back(i, 1);
+            if (e.hb_sub) {
+              items.push_back({e.hb_sub->handle(), 0, ZMQ_POLLIN, 0});
+              owners.emplace_back(i, 1);
+            }
             if (e.task) {
               items.push_back({e.task->handle(), 0, ZMQ_POLLIN, 0});
               owners.emplace_back(i, 2);
@@ -273,6 +293,19 @@ class EngineShard {
             case 3:
               for (int i = 0; i < 256 && recv_multipart(*e.mux, frames); ++i) reply(e, *e.mux, frames);
               break;
+            case 4:
+              // one ping for the shard: every registered engine echoes it from its own socket
+              for (int i = 0; i < 64 && recv_multipart(*ping_, frames); ++i) {
+                for (auto& other : engines_) {
+                  if (other.state != SimEngine::Registered) continue;
+                  for (auto& f : frames) {
+                    zmq::message_t copy(f.data(), f.size());
+                    (void)other.hb_pong->send(copy, zmq::send_flags::dontwait);
+                  }
+                  sh_.pongs.fetch_add(1, std::memory_order_relaxed);
+                }
+              }
+              break;
           }
         }
       }
@@ -292,6 +325,7 @@ class EngineShard {
       for (auto* s : {&e.reg, &e.hb_sub, &e.hb_pong, &e.task, &e.mux})
         if (*s) (*s)->set(zmq::sockopt::linger, 0);
     }
+    if (ping_) ping_->set(zmq::sockopt::linger, 0);
   }
 
   std::vector<SimEngine>& engines() { return engines_; }
@@ -343,9 +377,11 @@ class EngineShard {
       sh_.reg_failed.fetch_add(1);
       return;
     }
-    e.hb_sub = sock(zmq::socket_type::sub, "");
-    e.hb_sub->set(zmq::sockopt::subscribe, "");
-    e.hb_sub->connect(conn_.url(conn_.hb_ping));
+    if (!o_.shared_ping) {
+      e.hb_sub = sock(zmq::socket_type::sub, "");
+      e.hb_sub->set(zmq::sockopt::subscribe, "");
+      e.hb_sub->connect(conn_.url(conn_.hb_ping));
+    }
     e.hb_pong = sock(zmq::socket_type::dealer, e.uuid);
     e.hb_pong->connect(conn_.url(conn_.hb_pong));
     if (o_.shell) {
@@ -394,6 +430,7 @@ class EngineShard {
   DateCache dates_;
   std::string pid_;
   std::vector<SimEngine> engines_;
+  std::unique_ptr<zmq::socket_t> ping_;  // --shared-ping
 };
 
 // ------------------------------------------------------------------------------------------
@@ -601,7 +638,7 @@ void usage() {
                "usage: loadgen --client-file F --engine-file F [--engines N] [--engine-threads K]\n"
                "       [--reg-window W] [--no-shell] [--tasks T --clients C --window W]\n"
                "       [--buffer-bytes B] [--duration S] [--report-every S] [--progress-every N]\n"
-               "       [--register-timeout S] [--io-threads N]\n");
+               "       [--register-timeout S] [--io-threads N] [--shared-ping] [--processes P]\n");
 }
 
 }  // namespace
@@ -632,6 +669,8 @@ int main(int argc, char** argv) {
     else if (a == "--progress-every") o.progress_every = std::stol(val());
     else if (a == "--register-timeout") o.register_timeout = std::stod(val());
     else if (a == "--io-threads") o.io_threads = std::stoi(val());
+    else if (a == "--shared-ping") o.shared_ping = true;
+    else if (a == "--processes") o.processes = std::max(1, std::stoi(val()));
     else {
       usage();
       return 2;
@@ -642,6 +681,35 @@ int main(int argc, char** argv) {
     return 2;
   }
   Conn conn = load_conn(o);
+  // --processes: engines only, spread over forked helpers (before any zmq context exists); this
+  // process keeps its share, the clients and the control loop. The hub's count is global.
+  const int engines_total = o.engines;
+  std::vector<pid_t> helpers;
+  if (o.processes > 1 && o.engines > 0 && o.tasks == 0) {
+    int share = o.engines / o.processes;
+    for (int i = 1; i < o.processes; ++i) {
+      pid_t pid = ::fork();
+      if (pid == 0) {
+        ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+        std::signal(SIGTERM, [](int) { g_stop = true; });
+        o.engines = share;
+        zmq::context_t hctx(o.io_threads);
+        hctx.set(zmq::ctxopt::max_sockets, 1'000'000);
+        Shared hshared;
+        int hk = std::max(1, std::min(o.engine_threads, share));
+        std::vector<std::unique_ptr<EngineShard>> hshards;
+        for (int j = 0; j < hk; ++j)
+          hshards.push_back(std::make_unique<EngineShard>(
+              hctx, conn, o, hshared, share / hk + (j < share % hk ? 1 : 0)));
+        std::vector<std::thread> ht;
+        for (auto& sh : hshards) ht.emplace_back([&sh] { sh->run(); });
+        for (auto& t : ht) t.join();
+        std::_Exit(0);
+      }
+      if (pid > 0) helpers.push_back(pid);
+    }
+    o.engines -= share * static_cast<int>(helpers.size());
+  }
   zmq::context_t ctx(o.io_threads);
   ctx.set(zmq::ctxopt::max_sockets, 1'000'000);
   Control control(ctx, conn);
@@ -660,16 +728,18 @@ int main(int argc, char** argv) {
     for (auto& s : shards) threads.emplace_back([&s] { s->run(); });
 
   json result;
-  result["engines_requested"] = o.engines;
+  result["engines_requested"] = engines_total;
+  result["processes"] = static_cast<int>(helpers.size()) + 1;
+  result["shared_ping"] = o.shared_ping;
   std::vector<json> timeline;
   // Wait until the hub lists every engine (or the registration timeout).
   double t_all = -1;
   long hub_count = 0;
   double last_report = -1e9;
-  while (o.engines > 0 && now_s() - t0 < o.register_timeout) {
+  while (engines_total > 0 && now_s() - t0 < o.register_timeout) {
     hub_count = control.count_engines();
     double t = now_s() - t0;
-    if (t - last_report >= o.report_every || hub_count >= o.engines) {
+    if (t - last_report >= o.report_every || hub_count >= engines_total) {
       json p{{"t", t},
              {"hub_engines", hub_count},
              {"reg_replies", shared.registered_local.load()},
@@ -680,7 +750,7 @@ int main(int argc, char** argv) {
       std::fflush(stdout);
       last_report = t;
     }
-    if (hub_count >= o.engines) {
+    if (hub_count >= engines_total) {
       t_all = t;
       break;
     }
@@ -711,7 +781,7 @@ int main(int argc, char** argv) {
                             {"p90", percentile(st.latency_us, 0.90)},
                             {"p99", percentile(st.latency_us, 0.99)},
                             {"max", percentile(st.latency_us, 1.0)}};
-  } else if (o.engines > 0) {
+  } else if (engines_total > 0) {
     // Keep the engines up, checking that none gets unregistered.
     double t_end = o.duration > 0 ? now_s() + o.duration : 1e300;
     long min_count = hub_count;
@@ -740,6 +810,8 @@ int main(int argc, char** argv) {
   result["engine_replies"] = shared.replies.load();
   result["timeline"] = timeline;
   g_stop = true;
+  for (pid_t pid : helpers) ::kill(pid, SIGTERM);
+  for (pid_t pid : helpers) ::waitpid(pid, nullptr, 0);
   for (auto& t : threads) t.join();
   shards.clear();
   std::printf("RESULT %s\n", result.dump().c_str());
