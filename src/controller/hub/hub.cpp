@@ -31,6 +31,9 @@ db::Buffers to_buffers(const Frames& frames) {
 
 Json wrap_error(const db::DbError& e) { return wire::wrap_exception(e.ename, e.evalue); }
 
+// The fields of a whole task record (protocol.md 8.1), with room for label and display_data.
+constexpr std::size_t kRecordFields = 24;
+
 }  // namespace
 
 Hub::Hub(HubSockets sockets, HubOptions options, std::unique_ptr<db::TaskDb> db)
@@ -866,6 +869,9 @@ void Hub::save_request(Message&& m, const char* queue, const std::string* engine
   const bool has_label = m.metadata.contains("label");
   if (has_label) label = m.metadata["label"];
   Json fields = Json::object();
+  // Room for every field of a record (protocol.md 8.1): the insertion-ordered object is a vector,
+  // and growing it field by field moved the whole record several times per task.
+  fields.get_ref<Json::object_t&>().reserve(kRecordFields);
   fields["msg_id"] = msg_id;
   fields["header"] = std::move(m.header);
   fields["metadata"] = std::move(m.metadata);
@@ -960,6 +966,7 @@ void Hub::save_result(Message&& m, const std::string& engine_hint) {
   Json started = m.metadata.value("started", Json());
   Json completed = m.header.value("date", Json());
   db::RecordUpdate u;
+  u.fields.get_ref<Json::object_t&>().reserve(8);
   u.fields["result_header"] = std::move(m.header);
   u.fields["result_metadata"] = std::move(m.metadata);
   u.fields["result_content"] = std::move(m.content);
