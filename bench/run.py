@@ -218,7 +218,8 @@ def run_loadgen(cluster, args: list[str], log_dir: Path, on_progress=None, timeo
 
 def bench_loadgen(R: Results, a, controllers: list[str]):
     """Benchmarks 5 and 6: controller capacity and memory with simulated peers."""
-    for rep in range(a.lg_reps):
+    parts = set(a.loadgen_parts.split(","))
+    for rep in range(a.lg_reps if "capacity" in parts else 0):
         order = controllers[rep % len(controllers):] + controllers[:rep % len(controllers)]
         for ctl in order:
             root = bl.tmpdir(f"ipp-bench-lg-{ctl}-")
@@ -249,7 +250,7 @@ def bench_loadgen(R: Results, a, controllers: list[str]):
                 bl.rmtree(root) if not a.keep else None
 
     # engines kept registered
-    for count, shell in a.lg_engine_counts:
+    for count, shell in (a.lg_engine_counts if "registered" in parts else []):
         for ctl in controllers:
             root = bl.tmpdir(f"ipp-bench-cap-{ctl}-")
             cl = bl.IppCluster(ctl, "python", 0, root, ping_ms=a.lg_ping)
@@ -287,7 +288,7 @@ def bench_loadgen(R: Results, a, controllers: list[str]):
                 bl.rmtree(root) if not a.keep else None
 
     # memory after many tasks
-    for ctl in controllers:
+    for ctl in (controllers if "memory" in parts else []):
         n = a.mem_tasks if ctl == "ours" else a.mem_tasks_python
         root = bl.tmpdir(f"ipp-bench-mem-{ctl}-")
         cl = bl.IppCluster(ctl, "python", 0, root)
@@ -448,6 +449,8 @@ def main() -> int:
     ap.add_argument("--out", default=str(bl.REPO / "docs" / "bench"))
     ap.add_argument("--no-plots", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep temporary profiles and logs")
+    ap.add_argument("--loadgen-parts", default="capacity,registered,memory",
+                    help="which parts of benchmarks 5-6 to run (comma-separated)")
     a = ap.parse_args()
 
     systems = [s for s in a.systems.split(",") if s]

@@ -216,6 +216,46 @@ Result<Message, DecodeError> Session::parse(RawMessage&& raw) {
   return m;
 }
 
+Result<Message, DecodeError> Session::parse_authenticated(Frames&& frames, PreParsed&& pre) {
+  std::size_t delim = frames.size();
+  for (std::size_t i = 0; i < frames.size(); ++i) {
+    if (view(frames[i]) == kDelimiter) {
+      delim = i;
+      break;
+    }
+  }
+  if (delim == frames.size()) return DecodeError{DecodeErrorKind::NoDelimiter, {}};
+  if (frames.size() - delim - 1 < 5) {
+    return DecodeError{DecodeErrorKind::TooFewFrames,
+                       std::to_string(frames.size() - delim - 1) + " frames after <IDS|MSG>"};
+  }
+  const Envelope e{delim};
+  Message m;
+  m.identities.reserve(delim);
+  for (std::size_t i = 0; i < delim; ++i) m.identities.emplace_back(view(frames[i]));
+  static constexpr const char* kNames[] = {"header", "parent_header", "metadata", "content"};
+  std::optional<Json>* given[] = {&pre.header, &pre.parent, &pre.metadata, nullptr};
+  Json* targets[] = {&m.header, &m.parent_header, &m.metadata, &m.content};
+  for (std::size_t k = 0; k < 4; ++k) {
+    if (given[k] != nullptr && given[k]->has_value()) {
+      *targets[k] = std::move(**given[k]);
+      continue;
+    }
+    auto part = unpack(view(frames[e.header() + k]));
+    if (!part) {
+      DecodeError err = part.error();
+      err.detail = kNames[k];
+      return err;
+    }
+    *targets[k] = std::move(part).value();
+  }
+  m.buffers.reserve(frames.size() - e.first_buffer());
+  for (std::size_t i = e.first_buffer(); i < frames.size(); ++i) {
+    m.buffers.push_back(std::move(frames[i]));
+  }
+  return m;
+}
+
 Result<Message, DecodeError> Session::deserialize(Frames&& frames, bool record_digest) {
   auto raw = authenticate(std::move(frames), record_digest);
   if (!raw) return raw.error();

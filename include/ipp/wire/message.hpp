@@ -7,6 +7,7 @@
 #include <zmq.hpp>
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -58,6 +59,12 @@ struct Message {
 
   std::string msg_type() const { return header.value("msg_type", std::string()); }
   std::string msg_id() const { return header.value("msg_id", std::string()); }
+};
+
+// JSON parts a thread of this process has already parsed from an authenticated message, handed
+// on with the frames so that no part is parsed twice (see Session::parse_authenticated).
+struct PreParsed {
+  std::optional<Json> header, parent, metadata;
 };
 
 }  // namespace ipp::wire

@@ -89,6 +89,10 @@ class Session {
   Result<Message, DecodeError> deserialize(Frames&& frames, bool record_digest = true);
   // Parses the rest of an authenticated raw message (consumes it).
   static Result<Message, DecodeError> parse(RawMessage&& raw);
+  // Decodes frames that another thread of this process has already authenticated (framing
+  // checked, signature verified): no signature check, and the parts in `pre` are taken as they
+  // are instead of being parsed again. Never use it on frames straight from a socket to a peer.
+  static Result<Message, DecodeError> parse_authenticated(Frames&& frames, PreParsed&& pre);
 
   static std::string pack(const Json& j);
   static Result<Json, DecodeError> unpack(std::string_view bytes);

@@ -104,6 +104,10 @@ DbResult<TaskRecord> MemoryTaskDb::get_record(const std::string& msg_id) {
   return it->second.record;
 }
 
+bool MemoryTaskDb::contains(const std::string& msg_id) {
+  return culled_.count(msg_id) == 0 && records_.count(msg_id) != 0;
+}
+
 DbStatus MemoryTaskDb::drop_record(const std::string& msg_id) {
   auto it = records_.find(msg_id);
   if (it == records_.end()) return key_error(msg_id);

@@ -76,6 +76,10 @@ DbResult<TaskRecord> TieredTaskDb::get_record(const std::string& msg_id) {
   return sqlite_.get_record(msg_id);
 }
 
+bool TieredTaskDb::contains(const std::string& msg_id) {
+  return cache_.count(msg_id) != 0 || sqlite_.contains(msg_id);
+}
+
 DbStatus TieredTaskDb::drop_record(const std::string& msg_id) {
   auto it = cache_.find(msg_id);
   if (it != cache_.end()) {

@@ -1,5 +1,7 @@
 #include "hub.hpp"
 
+#include "../service/monitor_copy.hpp"
+
 #include <ipp/config/connection_info.hpp>
 #include <ipp/net/frames_io.hpp>
 #include <ipp/util/ids.hpp>
@@ -28,6 +30,9 @@ db::Buffers to_buffers(const Frames& frames) {
 }
 
 Json wrap_error(const db::DbError& e) { return wire::wrap_exception(e.ename, e.evalue); }
+
+// The fields of a whole task record (protocol.md 8.1), with room for label and display_data.
+constexpr std::size_t kRecordFields = 24;
 
 }  // namespace
 
@@ -808,10 +813,19 @@ void Hub::on_monitor() {
       continue;
     }
     if (topic == "incontrol" || topic == "outcontrol") continue;
-    frames.erase(frames.begin());
-    // Copies of client and engine traffic: check signatures (the relays forward unchecked) but
-    // do not record digests, which belong to the final receivers.
-    auto decoded = session_.deserialize(std::move(frames), /*record_digest=*/false);
+    Result<Message, wire::DecodeError> decoded = wire::DecodeError{};
+    if (topic == service::kAuthenticatedTaskIn || topic == service::kAuthenticatedTaskOut) {
+      // From the task thread, which checked the signature on arrival and passes what it parsed.
+      service::AuthenticatedCopy* copy = frames.size() == 2 ? service::copy_in(frames[1]) : nullptr;
+      if (copy == nullptr) continue;
+      decoded = wire::Session::parse_authenticated(std::move(copy->frames), std::move(copy->parts));
+      topic = topic == service::kAuthenticatedTaskIn ? "intask" : "outtask";
+    } else {
+      frames.erase(frames.begin());
+      // Copies of client and engine traffic: check signatures (the relays forward unchecked)
+      // but do not record digests, which belong to the final receivers.
+      decoded = session_.deserialize(std::move(frames), /*record_digest=*/false);
+    }
     if (!decoded) {
       if (bad_monitor_limit_.allow()) {
         log_->warn("ignoring unverifiable {} traffic: {}", topic, decoded.error().what());
@@ -823,21 +837,20 @@ void Hub::on_monitor() {
       // [engine, client, ...]
       if (m.identities.empty()) continue;
       std::string engine = m.identities[0];
-      save_request(m, "mux", &engine);
+      save_request(std::move(m), "mux", &engine);
     } else if (topic == "intask") {
-      save_request(m, "task", nullptr);
-    } else if (topic == "out") {
+      save_request(std::move(m), "task", nullptr);
+    } else if (topic == "out" || topic == "outtask") {
       // [client, engine, ...]
-      save_result(m, m.identities.size() > 1 ? m.identities[1] : std::string());
-    } else if (topic == "outtask") {
-      save_result(m, m.identities.size() > 1 ? m.identities[1] : std::string());
+      std::string engine = m.identities.size() > 1 ? m.identities[1] : std::string();
+      save_result(std::move(m), engine);
     } else if (topic == "iopub") {
       save_iopub(m);
     }
   }
 }
 
-void Hub::save_request(const Message& m, const char* queue, const std::string* engine) {
+void Hub::save_request(Message&& m, const char* queue, const std::string* engine) {
   std::string msg_id = m.msg_id();
   if (msg_id.empty()) return;
   int eid = -1;
@@ -849,17 +862,26 @@ void Hub::save_request(const Message& m, const char* queue, const std::string* e
       eid = it->second;
     }
   }
-  Json fields{{"msg_id", msg_id},
-              {"header", m.header},
-              {"metadata", m.metadata},
-              {"content", m.content},
-              {"submitted", m.header.value("date", Json())},
-              {"client_uuid", m.header.value("session", Json())},
-              {"engine_uuid", engine != nullptr ? Json(*engine) : Json()},
-              {"queue", queue}};
-  if (m.metadata.contains("label")) fields["label"] = m.metadata["label"];
-  auto existing = db_->get_record(msg_id);
-  if (existing) {
+  // The parsed parts move into the record: no copy of the JSON trees.
+  Json submitted = m.header.value("date", Json());
+  Json client_uuid = m.header.value("session", Json());
+  Json label;
+  const bool has_label = m.metadata.contains("label");
+  if (has_label) label = m.metadata["label"];
+  Json fields = Json::object();
+  // Room for every field of a record (protocol.md 8.1): the insertion-ordered object is a vector,
+  // and growing it field by field moved the whole record several times per task.
+  fields.get_ref<Json::object_t&>().reserve(kRecordFields);
+  fields["msg_id"] = msg_id;
+  fields["header"] = std::move(m.header);
+  fields["metadata"] = std::move(m.metadata);
+  fields["content"] = std::move(m.content);
+  fields["submitted"] = std::move(submitted);
+  fields["client_uuid"] = std::move(client_uuid);
+  fields["engine_uuid"] = engine != nullptr ? Json(*engine) : Json();
+  fields["queue"] = queue;
+  if (has_label) fields["label"] = std::move(label);
+  if (db_->contains(msg_id)) {
     db::RecordUpdate u;
     u.fields = std::move(fields);
     u.buffers = to_buffers(m.buffers);
@@ -934,20 +956,23 @@ void Hub::complete(const std::string& msg_id, const std::string& engine_uuid) {
   if (e->second.recent.size() > options_.recent_completed) e->second.recent.pop_front();
 }
 
-void Hub::save_result(const Message& m, const std::string& engine_hint) {
+void Hub::save_result(Message&& m, const std::string& engine_hint) {
   std::string msg_id = m.parent_header.value("msg_id", std::string());
   if (msg_id.empty()) {
     log_->error("result without a parent msg_id; ignored");
     return;
   }
   std::string engine = m.metadata.value("engine", engine_hint);
+  Json started = m.metadata.value("started", Json());
+  Json completed = m.header.value("date", Json());
   db::RecordUpdate u;
-  u.fields = Json{{"result_header", m.header},
-                  {"result_metadata", m.metadata},
-                  {"result_content", m.content},
-                  {"started", m.metadata.value("started", Json())},
-                  {"completed", m.header.value("date", Json())},
-                  {"received", iso8601_now()}};
+  u.fields.get_ref<Json::object_t&>().reserve(8);
+  u.fields["result_header"] = std::move(m.header);
+  u.fields["result_metadata"] = std::move(m.metadata);
+  u.fields["result_content"] = std::move(m.content);
+  u.fields["started"] = std::move(started);
+  u.fields["completed"] = std::move(completed);
+  u.fields["received"] = iso8601_now();
   if (!engine.empty()) u.fields["engine_uuid"] = engine;
   u.result_buffers = to_buffers(m.buffers);
   auto r = db_->update_record(msg_id, std::move(u));

@@ -112,8 +112,8 @@ class Hub {
   std::optional<std::vector<int>> validate_targets(const wire::Json& targets, std::string& error);
 
   // records
-  void save_request(const wire::Message& msg, const char* queue, const std::string* engine);
-  void save_result(const wire::Message& msg, const std::string& engine_hint);
+  void save_request(wire::Message&& msg, const char* queue, const std::string* engine);
+  void save_result(wire::Message&& msg, const std::string& engine_hint);
   void save_destination(const std::string& msg_id, const std::string& engine);
   void save_iopub(const wire::Message& msg);
   void complete(const std::string& msg_id, const std::string& engine_uuid);

@@ -1,5 +1,7 @@
 #include "task_service.hpp"
 
+#include "monitor_copy.hpp"
+
 #include <ipp/net/frames_io.hpp>
 #include <ipp/util/ids.hpp>
 #include <ipp/wire/errors.hpp>
@@ -46,6 +48,18 @@ void TaskService::monitor(std::string_view topic, const Frames& frames) {
   net::send_frames(monitor_, std::move(copy), /*block=*/true);
 }
 
+void TaskService::monitor_authenticated(std::string_view topic, const Frames& frames,
+                                        std::unique_ptr<wire::PreParsed> parts) {
+  auto copy = std::make_unique<AuthenticatedCopy>();
+  if (parts) copy->parts = std::move(*parts);
+  copy->frames = net::share_all(frames);
+  Frames out;
+  out.reserve(2);
+  out.push_back(wire::frame(topic));
+  out.push_back(copy_frame(std::move(copy)));
+  net::send_frames(monitor_, std::move(out), /*block=*/true);
+}
+
 void TaskService::from_hub() {
   Frames frames;
   while (net::recv_frames(events_, frames)) {
@@ -88,13 +102,16 @@ void TaskService::from_client() {
       if (bad_limit_.allow()) log_->warn("dropping a duplicate task {}", msg_id);
       continue;
     }
-    monitor("intask", raw->frames);
+    auto spec = sched::TaskSpec::from_metadata(msg_id, *md);
+    auto parts = std::make_unique<wire::PreParsed>();
+    parts->header = std::move(raw->header);
+    parts->metadata = std::move(md).value();
+    monitor_authenticated(kAuthenticatedTaskIn, raw->frames, std::move(parts));
     Stored s;
     s.client_id = std::string(raw->identity(0));
     s.frames = net::share_all(raw->frames, env.delim);
-    s.header = std::move(raw->header);
     stored_.emplace(msg_id, std::move(s));
-    apply(scheduler_->submit(sched::TaskSpec::from_metadata(msg_id, *md), now), nullptr);
+    apply(scheduler_->submit(std::move(spec), now), nullptr);
   }
   rearm();
 }
@@ -120,9 +137,13 @@ void TaskService::from_engine() {
     std::string msg_id = parent->value("msg_id", std::string());
     bool ok = md->value("status", std::string()) == "ok";
     bool deps_met = md->value("dependencies_met", true);
+    auto parts = std::make_unique<wire::PreParsed>();
+    parts->header = std::move(raw->header);
+    parts->parent = std::move(parent).value();
+    parts->metadata = std::move(md).value();
     // Client gets [client, engine, <IDS|MSG>, ...].
     std::swap(raw->frames[0], raw->frames[1]);
-    apply(scheduler_->reply(msg_id, engine, ok, deps_met, now), &raw->frames);
+    apply(scheduler_->reply(msg_id, engine, ok, deps_met, now), &raw->frames, std::move(parts));
   }
   rearm();
 }
@@ -151,7 +172,9 @@ void TaskService::fail(const std::string& msg_id, const std::string& ename,
   if (it == stored_.end()) return;
   wire::Message m;
   m.header = session_.make_header(wire::msg::kApplyReply);
-  m.parent_header = it->second.header;
+  // The request was authenticated on arrival; its header parses.
+  auto header = wire::Session::unpack(wire::view(it->second.frames[2]));
+  m.parent_header = header ? std::move(header).value() : Json::object();
   m.content = wire::wrap_exception(ename, evalue, "task scheduler");
   m.identities = {it->second.client_id};
   if (engine != nullptr) {
@@ -159,17 +182,18 @@ void TaskService::fail(const std::string& msg_id, const std::string& ename,
     m.metadata = Json{{"status", "error"}, {"engine", *engine}, {"date", iso8601_now()}};
   }
   Frames out = session_.serialize(std::move(m));
-  monitor("outtask", out);
+  monitor_authenticated(kAuthenticatedTaskOut, out, nullptr);
   net::send_frames(client_, std::move(out));
 }
 
-void TaskService::apply(sched::Actions&& actions, Frames* reply) {
+void TaskService::apply(sched::Actions&& actions, Frames* reply,
+                        std::unique_ptr<wire::PreParsed> reply_parts) {
   for (auto& action : actions) {
     if (auto* d = std::get_if<sched::Dispatch>(&action)) {
       send_to_engine(d->msg_id, d->engine_uuid);
     } else if (std::holds_alternative<sched::Relay>(action)) {
       if (reply != nullptr) {
-        monitor("outtask", *reply);
+        monitor_authenticated(kAuthenticatedTaskOut, *reply, std::move(reply_parts));
         net::send_frames(client_, std::move(*reply));
         reply = nullptr;
       }

@@ -32,17 +32,21 @@ class TaskService {
  private:
   struct Stored {
     std::string client_id;
-    wire::Frames frames;  // from <IDS|MSG> on
-    wire::Json header;
+    wire::Frames frames;  // from <IDS|MSG> on (frames[2] is the header)
   };
   void from_client();
   void from_engine();
   void from_hub();
-  void apply(sched::Actions&& actions, wire::Frames* reply);
+  // `reply` (and its parsed parts) is relayed to the client if the actions say so.
+  void apply(sched::Actions&& actions, wire::Frames* reply,
+             std::unique_ptr<wire::PreParsed> reply_parts = nullptr);
   void send_to_engine(const std::string& msg_id, const std::string& engine);
   void fail(const std::string& msg_id, const std::string& ename, const std::string& evalue,
             const std::string* engine);
   void monitor(std::string_view topic, const wire::Frames& frames);
+  // A copy of a message this thread authenticated (or built), with what it parsed of it.
+  void monitor_authenticated(std::string_view topic, const wire::Frames& frames,
+                             std::unique_ptr<wire::PreParsed> parts);
   void rearm();
   void pure_from_client();
   void pure_from_engine();

@@ -263,6 +263,59 @@ TEST(ReplayGuardTest, StaysBounded) {
   EXPECT_FALSE(g.insert("d999"));  // the newest are kept
 }
 
+// --- frames another thread of the process has authenticated -------------------------------------
+
+TEST_F(SessionTamper, ParseAuthenticatedUsesGivenPartsAndParsesTheRest) {
+  Frames f = good();
+  PreParsed pre;
+  pre.header = Json{{"msg_id", "given"}};  // taken as is, not parsed from the frame
+  auto r = Session::parse_authenticated(std::move(f), std::move(pre));
+  ASSERT_TRUE(r.ok()) << r.error().what();
+  EXPECT_EQ(r->msg_id(), "given");
+  EXPECT_EQ(r->metadata, (Json{{"targets", Json::array()}}));  // parsed from the frame
+  EXPECT_EQ(r->identities, std::vector<std::string>{"client"});
+  ASSERT_EQ(r->buffers.size(), 1u);
+  EXPECT_EQ(view(r->buffers[0]), "payload");
+}
+
+TEST_F(SessionTamper, ParseAuthenticatedMatchesDeserialize) {
+  Frames f = good();
+  auto full = receiver_.deserialize(copy_frames(f));
+  auto fast = Session::parse_authenticated(std::move(f), PreParsed{});
+  ASSERT_TRUE(full.ok() && fast.ok());
+  EXPECT_EQ(full->header, fast->header);
+  EXPECT_EQ(full->parent_header, fast->parent_header);
+  EXPECT_EQ(full->metadata, fast->metadata);
+  EXPECT_EQ(full->content, fast->content);
+}
+
+TEST_F(SessionTamper, ParseAuthenticatedStillRejectsBadJsonAndFraming) {
+  Frames f = good();
+  const std::size_t content = 1 + 5;  // identity, delimiter, signature, header, parent, metadata
+  f[content] = frame("{not json");
+  auto r = Session::parse_authenticated(std::move(f), PreParsed{});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, DecodeErrorKind::InvalidJson);
+  Frames g = good();
+  g.erase(g.begin() + 1);  // the delimiter
+  auto r2 = Session::parse_authenticated(std::move(g), PreParsed{});
+  ASSERT_FALSE(r2.ok());
+  EXPECT_EQ(r2.error().kind, DecodeErrorKind::NoDelimiter);
+}
+
+TEST(SignerTest, RepeatedSignaturesAreIndependent) {
+  // The working HMAC context is reused: each signature must start from the keyed state.
+  Signer s("k");
+  const std::array<std::string_view, 4> a{"h", "p", "m", "c"};
+  const std::array<std::string_view, 4> b{"x", "y", "z", "w"};
+  const std::string first = s.sign(a);
+  EXPECT_NE(s.sign(b), first);
+  EXPECT_EQ(s.sign(a), first);
+  EXPECT_EQ(Signer("k").sign(a), first);
+  EXPECT_TRUE(s.verify(first, a));
+  EXPECT_FALSE(s.verify(first, b));
+}
+
 TEST(SignerTest, UnknownSchemeIsRejected) {
   EXPECT_THROW(Signer("k", "hmac-nosuchdigest"), std::invalid_argument);
   EXPECT_THROW(Signer("k", "sha256"), std::invalid_argument);

@@ -34,6 +34,7 @@ class MemoryTaskDb final : public TaskDb {
   DbStatus add_record(const std::string& msg_id, TaskRecord record) override;
   DbStatus update_record(const std::string& msg_id, RecordUpdate update) override;
   DbResult<TaskRecord> get_record(const std::string& msg_id) override;
+  bool contains(const std::string& msg_id) override;
   DbStatus drop_record(const std::string& msg_id) override;
   DbStatus drop_matching_records(const Json& query) override;
   DbResult<std::vector<TaskRecord>> find_records(const Json& query,

@@ -56,7 +56,7 @@ class SqliteTaskDb final : public TaskDb {
 
   // Insert or overwrite a whole record (TieredTaskDb spilling its cache).
   DbStatus put_record(const std::string& msg_id, const TaskRecord& record);
-  bool contains(const std::string& msg_id);
+  bool contains(const std::string& msg_id) override;
   std::size_t record_count();
   const std::string& table() const { return table_; }
   std::string path() const;

@@ -69,6 +69,8 @@ class TaskDb {
   virtual DbStatus add_record(const std::string& msg_id, TaskRecord record) = 0;
   virtual DbStatus update_record(const std::string& msg_id, RecordUpdate update) = 0;
   virtual DbResult<TaskRecord> get_record(const std::string& msg_id) = 0;
+  // Whether get_record would find the record, without copying it out.
+  virtual bool contains(const std::string& msg_id) { return get_record(msg_id).ok(); }
   virtual DbStatus drop_record(const std::string& msg_id) = 0;
   // MongoDB-style query (protocol.md 8.2); see query.hpp.
   virtual DbStatus drop_matching_records(const Json& query) = 0;

@@ -1,0 +1,40 @@
+#pragma once
+// The monitor copies the task thread sends the hub. Both are threads of one process, so a copy
+// of a message the task thread has already authenticated travels as one object holding the
+// (shared) frames and the JSON parts the task thread parsed: the hub neither checks the
+// signature again nor parses those parts again, and the inproc pipe moves two frames instead of
+// one per message part. The object rides in a zero-copy inproc frame that owns it and frees it
+// with the frame, on whichever thread drops it last. Copies from the relays, which forward
+// without checking, keep the plain topics and frames, and the hub verifies them.
+#include <ipp/wire/message.hpp>
+
+#include <memory>
+#include <string_view>
+
+namespace ipp::controller::service {
+
+// [topic, copy frame (an AuthenticatedCopy)]
+inline constexpr std::string_view kAuthenticatedTaskIn = "intask:authenticated";
+inline constexpr std::string_view kAuthenticatedTaskOut = "outtask:authenticated";
+
+struct AuthenticatedCopy {
+  wire::PreParsed parts;  // what the task thread parsed; the rest is parsed by the hub
+  wire::Frames frames;    // the message as it travels, identities first
+};
+
+// A frame that owns `copy`. Only for inproc sockets: the frame carries a pointer.
+inline wire::Frame copy_frame(std::unique_ptr<AuthenticatedCopy> copy) {
+  AuthenticatedCopy* p = copy.release();
+  return wire::Frame(
+      p, sizeof(AuthenticatedCopy),
+      [](void* data, void* /*hint*/) { delete static_cast<AuthenticatedCopy*>(data); }, nullptr);
+}
+
+// The copy owned by a frame made by copy_frame (nullptr for any other frame). It lives as long
+// as the frame; take what is needed by moving.
+inline AuthenticatedCopy* copy_in(wire::Frame& f) {
+  if (f.size() != sizeof(AuthenticatedCopy)) return nullptr;
+  return static_cast<AuthenticatedCopy*>(f.data());
+}
+
+}  // namespace ipp::controller::service
