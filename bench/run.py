@@ -259,7 +259,10 @@ def bench_loadgen(R: Results, a, controllers: list[str]):
                 r = run_loadgen(cl, ["--engines", str(count), "--engine-threads", "2",
                                      "--duration", str(a.lg_hold), "--report-every", "1",
                                      "--register-timeout", str(a.lg_reg_timeout)]
-                                + ([] if shell else ["--no-shell"]),
+                                # heartbeat-only peers: one ping SUB per loadgen shard and the
+                                # engines over 3 processes, so 10,000 fit the open-file limit
+                                + ([] if shell else ["--no-shell", "--shared-ping",
+                                                     "--processes", "3"]),
                                 root, timeout=a.lg_reg_timeout + a.lg_hold + 120)
                 b = (f"5 engines kept registered (ping {a.lg_ping} ms, "
                      f"{'heartbeat-only' if not shell else 'full'} peers)")
@@ -464,7 +467,7 @@ def main() -> int:
         a.startup_ping = 500  # quick figures for registration are not comparable with full runs
         a.lg_reps, a.lg_engines, a.lg_tasks, a.lg_clients, a.lg_window = 1, 4, 2000, 2, 16
         a.lg_tasks_python = 1000
-        a.lg_engine_counts, a.lg_ping, a.lg_hold, a.lg_reg_timeout = [(20, True)], 500, 1.5, 30
+        a.lg_engine_counts, a.lg_ping, a.lg_hold, a.lg_reg_timeout = [(20, True), (30, False)], 500, 1.5, 30
         a.mem_tasks, a.mem_tasks_python, a.lg_timeout = 3000, 1000, 60
         a.sink_engines = 4
     else:
@@ -472,7 +475,8 @@ def main() -> int:
         a.startup_ping = None  # controllers' default heartbeat period (3 s)
         a.lg_reps, a.lg_engines, a.lg_tasks, a.lg_clients, a.lg_window = min(2, a.reps), 32, 100_000, 4, 32
         a.lg_tasks_python = 10_000
-        a.lg_engine_counts, a.lg_ping, a.lg_hold, a.lg_reg_timeout = [(1000, True), (3000, False)], 3000, 12, 90
+        # hold for more than the 10 missed periods after which a controller drops an engine
+        a.lg_engine_counts, a.lg_ping, a.lg_hold, a.lg_reg_timeout = [(1000, True), (10000, False)], 3000, 40, 240
         a.mem_tasks, a.mem_tasks_python, a.lg_timeout = 1_000_000, 50_000, 300
         a.sink_engines = 16
     bl.raise_fd_limit()

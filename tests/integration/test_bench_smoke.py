@@ -106,6 +106,11 @@ def test_capacity(results, system):
     _positive(_figure(results, "5 capacity", "latency p99", system))
     g = _figure(results, "5 engines kept registered", "20 requested: registered after hold", system)
     assert g["median"] == 20, g
+    # heartbeat-only peers, ping fan-out shared, engines spread over 3 loadgen processes
+    h = _figure(results, "5 engines kept registered", "30 requested: registered after hold", system)
+    assert h["median"] == 30, h
+    assert _figure(results, "5 engines kept registered", "30 requested: unregistrations",
+                   system)["median"] == 0
 
 
 @pytest.mark.parametrize("system", ["ours", "python"])
