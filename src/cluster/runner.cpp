@@ -885,7 +885,9 @@ void ClusterRunner::stop_all(const std::string& why) {
       log_->info("Stopped {} engines on {}",
                  live.size() * static_cast<std::size_t>(h.engines_per_pid), h.spec.key);
     } else {
-      log_->error("Could not stop engines on {} (pids {}): {}", h.spec.key, live.size(),
+      std::string pids;
+      for (long pid : live) pids += (pids.empty() ? "" : " ") + std::to_string(pid);
+      log_->error("Could not stop engines on {} (pids {}): {}", h.spec.key, pids,
                   st.error().message);
     }
     h.running.assign(h.running.size(), false);
