@@ -151,19 +151,27 @@ Frames Session::serialize(Message&& msg) const {
                           pack(msg.metadata), pack(msg.content), std::move(msg.buffers));
 }
 
-Result<RawMessage, DecodeError> Session::authenticate(Frames&& frames, bool record_digest) {
-  std::size_t delim = frames.size();
+namespace {
+
+// Index of <IDS|MSG>, with the five frames a message needs after it.
+Result<std::size_t, DecodeError> find_delimiter(const Frames& frames) {
   for (std::size_t i = 0; i < frames.size(); ++i) {
-    if (view(frames[i]) == kDelimiter) {
-      delim = i;
-      break;
+    if (view(frames[i]) != kDelimiter) continue;
+    if (frames.size() - i - 1 < 5) {
+      return DecodeError{DecodeErrorKind::TooFewFrames,
+                         std::to_string(frames.size() - i - 1) + " frames after <IDS|MSG>"};
     }
+    return i;
   }
-  if (delim == frames.size()) return DecodeError{DecodeErrorKind::NoDelimiter, {}};
-  if (frames.size() - delim - 1 < 5) {
-    return DecodeError{DecodeErrorKind::TooFewFrames,
-                       std::to_string(frames.size() - delim - 1) + " frames after <IDS|MSG>"};
-  }
+  return DecodeError{DecodeErrorKind::NoDelimiter, {}};
+}
+
+}  // namespace
+
+Result<RawMessage, DecodeError> Session::authenticate(Frames&& frames, bool record_digest) {
+  auto found = find_delimiter(frames);
+  if (!found.ok()) return found.error();
+  const std::size_t delim = *found;
   RawMessage raw;
   raw.env.delim = delim;
   const Envelope& e = raw.env;
@@ -217,18 +225,9 @@ Result<Message, DecodeError> Session::parse(RawMessage&& raw) {
 }
 
 Result<Message, DecodeError> Session::parse_authenticated(Frames&& frames, PreParsed&& pre) {
-  std::size_t delim = frames.size();
-  for (std::size_t i = 0; i < frames.size(); ++i) {
-    if (view(frames[i]) == kDelimiter) {
-      delim = i;
-      break;
-    }
-  }
-  if (delim == frames.size()) return DecodeError{DecodeErrorKind::NoDelimiter, {}};
-  if (frames.size() - delim - 1 < 5) {
-    return DecodeError{DecodeErrorKind::TooFewFrames,
-                       std::to_string(frames.size() - delim - 1) + " frames after <IDS|MSG>"};
-  }
+  auto found = find_delimiter(frames);
+  if (!found.ok()) return found.error();
+  const std::size_t delim = *found;
   const Envelope e{delim};
   Message m;
   m.identities.reserve(delim);

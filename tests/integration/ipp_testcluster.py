@@ -419,6 +419,18 @@ class TestCluster:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def terminate_and_wait(popen: subprocess.Popen, timeout: float = 15) -> None:
+    """SIGTERM ``popen``; SIGKILL it if it has not exited within ``timeout`` (scaled)."""
+    if popen.poll() is not None:
+        return
+    popen.terminate()
+    try:
+        popen.wait(scaled(timeout))
+    except subprocess.TimeoutExpired:
+        popen.kill()
+        popen.wait()
+
+
 def kill_proc(proc: Proc, sig: int = signal.SIGKILL):
     """Send ``sig`` to one launched process (not its process group)."""
     os.kill(proc.pid, sig)

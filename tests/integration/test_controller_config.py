@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from ipp_testcluster import PYTHON, cpp_binary, cpp_binary_available, scaled, wait_for
+from ipp_testcluster import (PYTHON, cpp_binary, cpp_binary_available, scaled,
+                             terminate_and_wait, wait_for)
 
 pytestmark = pytest.mark.skipif(
     not cpp_binary_available("ipcontroller"), reason="C++ ipcontroller not built"
@@ -43,13 +44,7 @@ def start_controller(ipython_dir: Path, *args: str) -> subprocess.Popen:
 
 
 def stop(proc: subprocess.Popen):
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(scaled(10))
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    terminate_and_wait(proc, 10)
 
 
 def write_profile_file(ipython_dir: Path, name: str, text: str) -> Path:
@@ -195,12 +190,7 @@ def test_restore_keeps_running_engines(ipython_dir):
         assert again.returncode == 0, again.stderr
         assert f"ids [0] pid {engine.pid}" in again.stdout
     finally:
-        engine.terminate()
-        try:
-            engine.wait(scaled(15))
-        except subprocess.TimeoutExpired:
-            engine.kill()
-            engine.wait()
+        terminate_and_wait(engine, 15)
         stop(proc)
 
 
@@ -242,10 +232,5 @@ def test_late_subscriber_hears_recent_registrations(ipython_dir):
         sub.close()
     finally:
         ctx.term()
-        engine.terminate()
-        try:
-            engine.wait(scaled(15))
-        except subprocess.TimeoutExpired:
-            engine.kill()
-            engine.wait()
+        terminate_and_wait(engine, 15)
         stop(proc)

@@ -143,18 +143,31 @@ Result<ExecResult> SshConnection::exec(const std::string& command, std::chrono::
   return r;
 }
 
+namespace {
+
+// An initialised SFTP session on `s`, freed with its owner.
+struct SftpFree {
+  void operator()(sftp_session p) const { sftp_free(p); }
+};
+using SftpPtr = std::unique_ptr<sftp_session_struct, SftpFree>;
+
+Result<SftpPtr> open_sftp(ssh_session s, const SshTarget& target) {
+  SftpPtr sftp(sftp_new(s));
+  if (!sftp) return ssh_failure(target, std::string("sftp: ") + ssh_get_error(s));
+  if (sftp_init(sftp.get()) != SSH_OK) {
+    return ssh_failure(target, std::string("sftp init: ") + ssh_get_error(s));
+  }
+  return sftp;
+}
+
+}  // namespace
+
 Status SshConnection::put_file(const std::string& contents, const std::string& remote_path,
                                int mode) {
   ssh_session s = impl_->session;
-  sftp_session sftp = sftp_new(s);
-  if (sftp == nullptr) return ssh_failure(target_, std::string("sftp: ") + ssh_get_error(s));
-  struct Free {
-    sftp_session p;
-    ~Free() { sftp_free(p); }
-  } free_sftp{sftp};
-  if (sftp_init(sftp) != SSH_OK) {
-    return ssh_failure(target_, std::string("sftp init: ") + ssh_get_error(s));
-  }
+  auto opened = open_sftp(s, target_);
+  if (!opened.ok()) return opened.error();
+  sftp_session sftp = opened->get();
   // mkdir -p of the parents, 0700 (the profile's security/ must be private).
   std::string dir;
   auto slash = remote_path.rfind('/');
@@ -199,15 +212,9 @@ Status SshConnection::put_file(const std::string& contents, const std::string& r
 
 Result<std::optional<std::string>> SshConnection::get_file(const std::string& remote_path) {
   ssh_session s = impl_->session;
-  sftp_session sftp = sftp_new(s);
-  if (sftp == nullptr) return ssh_failure(target_, std::string("sftp: ") + ssh_get_error(s));
-  struct Free {
-    sftp_session p;
-    ~Free() { sftp_free(p); }
-  } free_sftp{sftp};
-  if (sftp_init(sftp) != SSH_OK) {
-    return ssh_failure(target_, std::string("sftp init: ") + ssh_get_error(s));
-  }
+  auto opened = open_sftp(s, target_);
+  if (!opened.ok()) return opened.error();
+  sftp_session sftp = opened->get();
   sftp_file f = sftp_open(sftp, remote_path.c_str(), O_RDONLY, 0);
   if (f == nullptr) {
     if (sftp_get_error(sftp) == SSH_FX_NO_SUCH_FILE) return std::optional<std::string>{};

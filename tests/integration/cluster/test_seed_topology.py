@@ -249,23 +249,29 @@ def process_names(pids: set[int]) -> list[str]:
     return out
 
 
-@pytest.fixture
-def topology(tmp_path_factory):
+def running_topology(root: Path, what: str, tools, **kw):
+    """Generator for a fixture: checks the prerequisites, brings a Topology up with sshd on
+    every host, yields it, and tears it down, checking no namespace of it is left."""
     if os.geteuid() != 0:
-        pytest.fail("the seed topology test needs root (network and mount namespaces)")
-    for tool in ("ip", "unshare", "nsenter", "ssh-keygen", "scp"):
+        pytest.fail(f"{what} needs root (network and mount namespaces)")
+    for tool in tools:
         assert shutil.which(tool), f"{tool} is missing"
     assert Path("/usr/sbin/sshd").exists(), "openssh-server is missing"
-    root = Path(tmp_path_factory.mktemp("seed"))
     os.chmod(root, 0o755)
-    t = Topology(root)
+    t = Topology(root, **kw)
     try:
         t.up()
         t.setup_ssh()
         yield t
     finally:
         t.down()
-    assert not any(ns.startswith(PREFIX) for ns in run("ip", "netns", "list").stdout.split())
+    assert not any(ns.startswith(t.prefix) for ns in run("ip", "netns", "list").stdout.split())
+
+
+@pytest.fixture
+def topology(tmp_path_factory):
+    yield from running_topology(Path(tmp_path_factory.mktemp("seed")), "the seed topology test",
+                                ("ip", "unshare", "nsenter", "ssh-keygen", "scp"))
 
 
 def test_seed_walkthrough(topology):

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from conftest import bin_dir, engine_cmd, wait_for
-from test_seed_topology import Topology, process_names, run
+from test_seed_topology import Topology, process_names, run, running_topology
 
 PYTHON = "/usr/bin/python3"
 PREFIX = f"ippssh{os.getpid() % 10000}"
@@ -39,21 +39,9 @@ IPCONTROLLER = str(bin_dir() / "ipcontroller")
 
 @pytest.fixture(scope="module")
 def topo(tmp_path_factory):
-    if os.geteuid() != 0:
-        pytest.fail("the SSH launcher tests need root (network and mount namespaces)")
-    for tool in ("ip", "unshare", "nsenter", "ssh-keygen"):
-        assert shutil.which(tool), f"{tool} is missing"
-    assert Path("/usr/sbin/sshd").exists(), "openssh-server is missing"
-    root = Path(tmp_path_factory.mktemp("sshl"))
-    os.chmod(root, 0o755)
-    t = Topology(root, hosts=HOSTS, known=KNOWN, prefix=PREFIX)
-    try:
-        t.up()
-        t.setup_ssh()
-        yield t
-    finally:
-        t.down()
-    assert not any(ns.startswith(PREFIX) for ns in run("ip", "netns", "list").stdout.split())
+    yield from running_topology(Path(tmp_path_factory.mktemp("sshl")), "the SSH launcher tests",
+                                ("ip", "unshare", "nsenter", "ssh-keygen"),
+                                hosts=HOSTS, known=KNOWN, prefix=PREFIX)
 
 
 def home(t: Topology, host: str) -> Path:

@@ -24,7 +24,8 @@ import pytest
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from ipp_testcluster import Impl, TestCluster, cpp_binary, cpp_binary_available, scaled, wait_for  # noqa: E402
+from ipp_testcluster import (Impl, TestCluster, cpp_binary, cpp_binary_available,  # noqa: E402
+                             scaled, terminate_and_wait, wait_for)
 
 import ipyparallel as ipp  # noqa: E402
 from ipyparallel import error as ipp_error  # noqa: E402
@@ -507,12 +508,7 @@ def test_registered_means_ready_even_with_a_short_timeout(cluster, rc, tmp_path)
         (eid,) = set(rc.ids) - before
         assert rc[eid].apply_sync(I(lambda: 6 * 7)) == 42
     finally:
-        p.terminate()
-        try:
-            p.wait(scaled(15))
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+        terminate_and_wait(p, 15)
     assert p.returncode == 0
 
 
