@@ -238,15 +238,11 @@ void Engine::complete_registration(const Json& content) {
 }
 
 void Engine::prepare_interpreter() {
-  // The slow part of start-up (the interpreter and its imports). It runs while the registration
-  // request is on its way, so the round trip to the hub costs nothing extra.
+  // The interpreter and the imports a request needs (ipyparallel.serialize). It runs while the
+  // registration request is on its way, so the round trip to the hub costs nothing extra.
   if (interpreter_ || interpreter_failed_ || exit_requested_) return;
   try {
     interpreter_ = make_interpreter_(*this);
-    {
-      std::lock_guard lock(info_mutex_);
-      kernel_info_ = interpreter_->kernel_info();
-    }
     if (interpreter_->signal_fd() >= 0) {
       main_.add_fd(interpreter_->signal_fd(), [this] { interpreter_->check_signals(); });
     }
@@ -258,24 +254,48 @@ void Engine::prepare_interpreter() {
   }
 }
 
-void Engine::start_kernel() {
-  // As Python's engine: the kernel is built (startup code included) before the heart beats, so
-  // an engine the hub announces as registered runs its first task at once.
-  prepare_interpreter();
-  if (!interpreter_ || exit_requested_) return;
+bool Engine::finish_interpreter() {
+  // The rest of start-up: the shell, the engine id, startup code. Requests that arrive meanwhile
+  // wait in the shell socket and in pending_.
   try {
+    interpreter_->setup();
+    Json info = interpreter_->kernel_info();
+    {
+      std::lock_guard lock(info_mutex_);
+      kernel_info_ = std::move(info);
+      kernel_info_ready_ = true;
+    }
+    info_cv_.notify_all();
     interpreter_->start(identity_.id);
   } catch (const std::exception& e) {
     spdlog::critical("Could not start the Python interpreter: {}", e.what());
     request_exit(1, "interpreter failed");
-    return;
+    return false;
   }
   shell_handler_ = std::make_unique<ShellHandler>(identity_, *interpreter_, *publisher_, aborts_,
                                                   *session_, ids_);
   interpreter_->run_startup(config_.exec_lines, config_.exec_files, config_.startup_dir);
-  if (exit_requested_) return;
+  return !exit_requested_;
+}
+
+void Engine::start_heart() {
   spdlog::info("Completed registration with id {}", identity_.id);
   heart_->start();
+}
+
+void Engine::start_kernel() {
+  // The hub announces an engine when it answers its first heartbeat. With startup code
+  // (exec_lines, exec_files, profile startup files) that code runs first, as in Python's engine,
+  // so an engine announced as registered has run it. Without, the heart starts as soon as the
+  // interpreter can take requests, and the shell is built after: requests sent in that moment
+  // wait in the socket and run in order once it is ready.
+  prepare_interpreter();
+  if (!interpreter_ || exit_requested_) return;
+  const bool startup_first =
+      interpreter_->has_startup_code(config_.exec_lines, config_.exec_files, config_.startup_dir);
+  if (!startup_first) start_heart();
+  if (!finish_interpreter()) return;
+  if (startup_first) start_heart();
   if (!pending_.empty() && !process_posted_) {
     process_posted_ = true;
     main_.post([this] { process_next(); });
@@ -383,7 +403,11 @@ void Engine::clear_namespace(std::function<void()> done) {
 }
 
 Json Engine::kernel_info() {
-  std::lock_guard lock(info_mutex_);
+  // Control thread: a kernel_info_request that arrives while the shell is still being built is
+  // answered once it is (or, if start-up stalls, with what is known after 30 s).
+  std::unique_lock lock(info_mutex_);
+  info_cv_.wait_for(lock, std::chrono::seconds(30),
+                    [this] { return kernel_info_ready_ || exit_requested_.load(); });
   return kernel_info_;
 }
 
@@ -429,6 +453,10 @@ void Engine::log(int level, std::string_view message) {
 // -------------------------------------------------------------------------------- exit
 void Engine::request_exit(int code, const std::string& reason, bool unregister) {
   if (exit_requested_.exchange(true)) return;
+  {
+    std::lock_guard lock(info_mutex_);  // a kernel_info() waiting for start-up gives up
+  }
+  info_cv_.notify_all();
   exit_code_ = code;
   if (!unregister) unregistered_ = true;
   spdlog::debug("Stopping: {}", reason);

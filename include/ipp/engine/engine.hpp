@@ -72,6 +72,8 @@ class Engine final : public ControlActions, public InterpreterHost {
   void on_registration_timeout();
   void complete_registration(const wire::Json& content);
   void prepare_interpreter();
+  bool finish_interpreter();
+  void start_heart();
   void start_kernel();
   void on_shell_readable();
   void process_next();
@@ -133,6 +135,8 @@ class Engine final : public ControlActions, public InterpreterHost {
   std::atomic<bool> exit_requested_{false};
   std::atomic<int> exit_code_{0};
   std::mutex info_mutex_;
+  std::condition_variable info_cv_;
+  bool kernel_info_ready_ = false;
   wire::Json kernel_info_ = wire::Json::object();
 
   // control thread

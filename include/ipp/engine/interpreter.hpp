@@ -23,6 +23,16 @@ class Interpreter {
  public:
   virtual ~Interpreter() = default;
 
+  // The slow part of start-up that can wait until the engine is registered (for Python: the rest
+  // of ipyparallel's package and the IPython shell). Called once, before start(); it may throw.
+  virtual void setup() {}
+  // Whether run_startup() would run anything (startup files, exec_files, exec_lines). An engine
+  // with startup code finishes it before its heart starts, as Python's engine does.
+  virtual bool has_startup_code(const std::vector<std::string>& exec_lines,
+                                const std::vector<std::string>& exec_files,
+                                const std::string& startup_dir) {
+    return !exec_lines.empty() || !exec_files.empty() || !startup_dir.empty();
+  }
   // Registration completed: the engine id is known; redirect streams, arm signal handling.
   virtual void start(int engine_id) = 0;
   // Profile startup files, exec_files (-s) and exec_lines (-c). Returns one line per failure.

@@ -96,8 +96,8 @@ void Hub::beat() {
 void Hub::reping_soon() {
   // A new engine subscribes to hb_ping only after its registration reply; re-send the current
   // ping (same payload: no miss is counted for anyone) 20 ms after a registration and then every
-  // 250 ms while registrations are pending, so an engine's first pong, which completes its
-  // registration, comes at once instead of up to a whole period later. One chain serves every
+  // reping_interval() while registrations are pending, so an engine's first pong, which completes
+  // its registration, comes at once instead of up to a whole period later. One chain serves every
   // pending registration: a burst of registrations costs a few pings, not a few per engine.
   reping_deadline_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.ping_ms);
   if (reping_active_) return;
@@ -113,8 +113,17 @@ void Hub::reping_tick(std::chrono::milliseconds delay) {
     }
     const std::string& ping = hearts_.current_ping();
     s_.hb_ping.send(zmq::buffer(ping), zmq::send_flags::dontwait);
-    reping_tick(std::chrono::milliseconds(250));
+    reping_tick(reping_interval());
   });
+}
+
+std::chrono::milliseconds Hub::reping_interval() const {
+  // Every re-ping is answered by every engine: 50 ms while the cluster is small (an engine whose
+  // interpreter starts a moment after its registration reply is announced within 50 ms of it),
+  // growing with the engine count to 250 ms at 1,000 engines, so a registration burst on a large
+  // cluster costs about four pongs per engine per second.
+  const auto scaled = static_cast<std::int64_t>(engines_.size() / 4);
+  return std::chrono::milliseconds(std::clamp<std::int64_t>(scaled, 50, 250));
 }
 
 void Hub::save_engine_state_soon() {

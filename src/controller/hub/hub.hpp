@@ -91,6 +91,7 @@ class Hub {
   int new_engine_id(const wire::Json& requested);
   void notify(std::string_view msg_type, wire::Json content, wire::Json parent = wire::Json::object());
   void reping_soon();
+  std::chrono::milliseconds reping_interval() const;
   void reping_tick(std::chrono::milliseconds delay);
   void save_engine_state_soon();
 

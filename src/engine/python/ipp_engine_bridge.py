@@ -47,7 +47,48 @@ import sys
 import traceback
 import types
 
-from ipyparallel.serialize import serialize_object, unpack_apply_message
+import importlib.util
+
+
+def _defer_package_init(name: str):
+    """Make ``name``'s submodules importable without running the package's ``__init__`` yet.
+
+    ``ipyparallel/__init__.py`` imports the client, IPython, setuptools and more (about 0.6 s);
+    the engine needs only ``ipyparallel.serialize`` to start serving. The package module is
+    created from its spec and registered, so ``import ipyparallel.serialize`` loads just that
+    subpackage; :meth:`Bridge.setup` runs the ``__init__`` in the same module object before any
+    user code can import the package. Returns ``(spec, module)``, or ``None`` when the package is
+    already imported or is not a plain package.
+    """
+    if name in sys.modules:
+        return None
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or spec.loader is None or not spec.submodule_search_locations:
+        return None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    return spec, module
+
+
+def _finish_package_init(deferred) -> None:
+    """Run the ``__init__`` that :func:`_defer_package_init` postponed (once)."""
+    if not deferred:
+        return
+    spec, module = deferred
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        if sys.modules.get(spec.name) is module:
+            del sys.modules[spec.name]  # the next import retries and raises the real error
+        raise
+
+
+_DEFERRED_IPYPARALLEL = _defer_package_init("ipyparallel")
+
+from ipyparallel.serialize import serialize_object, unpack_apply_message  # noqa: E402
 
 try:  # the thresholds jupyter_client.Session uses by default (1024 bytes, 64 items)
     from jupyter_client.session import MAX_BYTES, MAX_ITEMS
@@ -426,7 +467,7 @@ class Bridge:
     def __init__(self, host, *, engine_uuid: str = "", engine_id: int = -1,
                  use_ipython: bool = True, buffer_threshold: int = MAX_BYTES,
                  item_threshold: int = MAX_ITEMS, profile_dir: str | None = None,
-                 user_ns: dict | None = None):
+                 user_ns: dict | None = None, defer_setup: bool = False):
         self.host = host
         self.engine_uuid = engine_uuid
         self.engine_id = engine_id
@@ -437,10 +478,42 @@ class Bridge:
         self._streams = None
         self.data_pub = DataPublisher(self)
         self.kernel = EngineKernelInfo(self)
+        self.shell = None
+        self.using_ipython = False
+        self._setup_args = (use_ipython, profile_dir, user_ns)
+        if not defer_setup:
+            self.setup()
+
+    def setup(self):
+        """The slow part of start-up: the rest of ``ipyparallel`` and the shell (IPython's).
+
+        The C++ engine calls it after its heart has started, so an engine is announced as soon as
+        it can take requests; they wait in its socket until this returns.
+        """
+        if self.shell is not None:
+            return
+        _finish_package_init(_DEFERRED_IPYPARALLEL)
+        use_ipython, profile_dir, user_ns = self._setup_args
         if "" not in sys.path:  # IPEngine.init_engine: the working dir is importable
             sys.path.insert(0, "")
         self.shell = self._make_shell(use_ipython, profile_dir, user_ns)
         self._patch_datapub()
+
+    @staticmethod
+    def startup_files(startup_dir: str | None) -> list:
+        """$PYTHONSTARTUP, then the profile's ``startup/*.py|*.ipy``, in IPython's order."""
+        files = []
+        if startup_dir and os.path.isdir(startup_dir):
+            files += [os.path.join(startup_dir, f) for f in sorted(os.listdir(startup_dir))
+                      if f.endswith((".py", ".ipy"))]
+        python_startup = os.environ.get("PYTHONSTARTUP")
+        if python_startup and os.path.isfile(python_startup):
+            files.insert(0, python_startup)
+        return files
+
+    def has_startup_code(self, exec_lines=(), exec_files=(), startup_dir: str | None = None):
+        """Whether :meth:`run_startup` would run anything."""
+        return bool(exec_lines) or bool(exec_files) or bool(self.startup_files(startup_dir))
 
     # ----------------------------------------------------------------------------- setup
     def _make_shell(self, use_ipython, profile_dir, user_ns):
@@ -727,13 +800,7 @@ class Bridge:
         """Profile ``startup/*.py|*.ipy`` files, ``exec_files`` (``-s``) and ``exec_lines``
         (``-c``), in IPython's InteractiveShellApp order. Returns one message per failure."""
         failures = []
-        files = []
-        if startup_dir and os.path.isdir(startup_dir):
-            files += [os.path.join(startup_dir, f) for f in sorted(os.listdir(startup_dir))
-                      if f.endswith((".py", ".ipy"))]
-        python_startup = os.environ.get("PYTHONSTARTUP")
-        if python_startup and os.path.isfile(python_startup):
-            files.insert(0, python_startup)
+        files = self.startup_files(startup_dir)
         self._begin_task()
         try:
             for path in list(files) + list(exec_files):

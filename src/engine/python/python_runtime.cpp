@@ -185,8 +185,8 @@ class __attribute__((visibility("hidden"))) PythonRuntime final : public Interpr
           py::arg("engine_uuid") = settings.engine_uuid, py::arg("engine_id") = -1,
           py::arg("use_ipython") = settings.use_ipython,
           py::arg("buffer_threshold") = settings.buffer_threshold,
-          py::arg("item_threshold") = settings.item_threshold, py::arg("profile_dir") = profile);
-      using_ipython_ = bridge_.attr("using_ipython").cast<bool>();
+          py::arg("item_threshold") = settings.item_threshold, py::arg("profile_dir") = profile,
+          py::arg("defer_setup") = true);
     } catch (py::error_already_set& e) {
       std::string what = e.what();
       bridge_ = py::object();
@@ -205,6 +205,30 @@ class __attribute__((visibility("hidden"))) PythonRuntime final : public Interpr
     guard_.reset();  // finalises the interpreter
     for (int fd : wakeup_) {
       if (fd >= 0) ::close(fd);
+    }
+  }
+
+  void setup() override {
+    py::gil_scoped_acquire gil;
+    try {
+      bridge_.attr("setup")();
+      using_ipython_ = bridge_.attr("using_ipython").cast<bool>();
+    } catch (py::error_already_set& e) {
+      throw std::runtime_error("Python bridge failed to start: " + std::string(e.what()));
+    }
+  }
+
+  bool has_startup_code(const std::vector<std::string>& exec_lines,
+                        const std::vector<std::string>& exec_files,
+                        const std::string& startup_dir) override {
+    py::gil_scoped_acquire gil;
+    try {
+      py::object dir =
+          startup_dir.empty() ? py::object(py::none()) : py::object(py::str(startup_dir));
+      return bridge_.attr("has_startup_code")(exec_lines, exec_files, dir).cast<bool>();
+    } catch (py::error_already_set& e) {
+      spdlog::warn("Could not look for startup code: {}", e.what());
+      return true;  // the safe order: startup code (if any) before the heart
     }
   }
 

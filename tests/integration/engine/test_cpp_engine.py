@@ -489,11 +489,10 @@ def test_gui_event_loop_is_a_clear_error(rc):
 
 
 def test_registered_means_ready_even_with_a_short_timeout(cluster, rc, tmp_path):
-    # The hub announces an engine on its first heartbeat answer; ours answers only once its
-    # kernel is built ("Completed registration" is logged just before the heart starts), so a
-    # client never sees an engine whose interpreter is still importing. The interpreter starts
-    # while the registration request is in flight: a reply that arrived during that start
-    # counts even when --timeout passed meanwhile.
+    # The hub announces an engine on its first heartbeat answer; ours answers once its
+    # interpreter can take requests ("Completed registration" is logged just before the heart
+    # starts). The interpreter starts while the registration request is in flight: a reply that
+    # arrived during that start counts even when --timeout passed meanwhile.
     before = set(rc.ids)
     log_path = tmp_path / "engine.log"
     with open(log_path, "wb") as log:
@@ -510,6 +509,44 @@ def test_registered_means_ready_even_with_a_short_timeout(cluster, rc, tmp_path)
     finally:
         terminate_and_wait(p, 15)
     assert p.returncode == 0
+
+
+def test_requests_sent_at_registration_wait_for_the_shell(cluster, rc):
+    # Without startup code the heart starts before the IPython shell is built and before the
+    # rest of the ipyparallel package is imported. Requests sent the moment the engine is
+    # announced wait in its socket and run in order once it is ready, with the full package.
+    before = set(rc.ids)
+    proc = _spawn_engine(cluster)
+    eid = _new_id(rc, before)
+    view = rc[eid]
+    first = view.execute("order = ['execute']; shell = type(get_ipython()).__name__")
+    second = view.apply_async(I(lambda: order.append("apply") or list(order)))
+    third = view.apply_async(I(lambda: sorted(
+        name for name in ("Client", "DirectView", "require", "Reference", "serialize")
+        if hasattr(__import__("ipyparallel"), name))))
+    first.get(timeout=scaled(30))
+    assert second.get(timeout=scaled(30)) == ["execute", "apply"]
+    assert third.get(timeout=scaled(30)) == ["Client", "DirectView", "Reference", "require",
+                                              "serialize"]
+    assert view.pull("shell", block=True) != "PlainShell"
+    rc.shutdown(targets=[eid], block=True)
+    assert proc.popen.wait(timeout=scaled(20)) == 0
+
+
+def test_startup_code_runs_before_registration(cluster, rc, tmp_path):
+    # As Python's engine: with exec_lines the heart starts only after they ran, so an engine a
+    # client sees has run its startup code.
+    marker = tmp_path / "startup-done"
+    code = (f"import time, pathlib; time.sleep(0.5); "
+            f"pathlib.Path({str(marker)!r}).write_text('done'); startup_value = 7")
+    before = set(rc.ids)
+    proc = _spawn_engine(cluster, [f"--c={code}"])
+    wait_for(lambda: set(rc.ids) - before, 60, interval=0.01, message="the new engine")
+    assert marker.exists(), "the engine was announced before its startup code ran"
+    (eid,) = set(rc.ids) - before
+    assert rc[eid].pull("startup_value", block=True) == 7
+    rc.shutdown(targets=[eid], block=True)
+    assert proc.popen.wait(timeout=scaled(20)) == 0
 
 
 def test_registration_timeout_exits_255(tmp_path):
