@@ -91,7 +91,11 @@ def test_client_limit(results):
 
 @pytest.mark.parametrize("system", ["ours", "python"])
 def test_registration(results, system):
-    _positive(_figure(results, "4 engine start to registered", "Python engine", system))
+    registered = _figure(results, "4 engine start to registered", "Python engine", system)
+    first = _figure(results, "4 engine start to first result", "Python engine", system)
+    _positive(registered)
+    _positive(first)
+    assert first["median"] >= registered["median"]
 
 
 def test_ipcluster(results):
