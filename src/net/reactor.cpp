@@ -1,6 +1,7 @@
 #include <ipp/net/reactor.hpp>
 #include <ipp/util/log.hpp>
 
+#include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -163,6 +164,11 @@ void Reactor::handle_signals() {
 }
 
 void Reactor::run() {
+  // A reactor on its own thread names it (top -H, perf): "relay", "task", "control"... The main
+  // thread keeps the program's name, which is what ps and pgrep show for the process.
+  if (::gettid() != ::getpid()) {
+    ::pthread_setname_np(::pthread_self(), name_.substr(0, 15).c_str());
+  }
   running_ = true;
   stop_requested_ = false;
   while (!stop_requested_) {

@@ -41,7 +41,6 @@ import json
 import logging
 import os
 import platform
-import re
 import signal
 import sys
 import traceback
@@ -89,6 +88,18 @@ def _finish_package_init(deferred) -> None:
 _DEFERRED_IPYPARALLEL = _defer_package_init("ipyparallel")
 
 from ipyparallel.serialize import serialize_object, unpack_apply_message  # noqa: E402
+
+try:  # signal.signal without the enum conversions; it is set three times per task
+    from _signal import signal as _set_signal
+except ImportError:  # pragma: no cover
+    _set_signal = signal.signal
+
+# what an apply_request runs in the user namespace (names chosen so user code cannot clash by
+# accident); compiled once instead of once per request
+_APPLY_NAMES = ("_ipp_apply_f", "_ipp_apply_args", "_ipp_apply_kwargs", "_ipp_apply_result")
+_APPLY_CODE = compile("_ipp_apply_result = _ipp_apply_f(*_ipp_apply_args, **_ipp_apply_kwargs)",
+                      "<string>", "exec")
+_OK_CONTENT = '{"status": "ok"}'
 
 try:  # the thresholds jupyter_client.Session uses by default (1024 bytes, 64 items)
     from jupyter_client.session import MAX_BYTES, MAX_ITEMS
@@ -620,7 +631,7 @@ class Bridge:
         """Between tasks: SIGINT is logged and ignored (IPEngine._signal_sigint)."""
         self._in_task = False
         try:
-            signal.signal(signal.SIGINT, self._idle_sigint)
+            _set_signal(signal.SIGINT, self._idle_sigint)
         except ValueError:  # not the main thread (only in unusual embeddings)
             pass
 
@@ -628,8 +639,8 @@ class Bridge:
         # drain a SIGINT that arrived while idle, under the idle handler, then arm
         # KeyboardInterrupt for the task (ipykernel pre_handler_hook)
         try:
-            signal.signal(signal.SIGINT, self._idle_sigint)
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+            _set_signal(signal.SIGINT, self._idle_sigint)
+            _set_signal(signal.SIGINT, signal.default_int_handler)
         except ValueError:
             pass
         self._in_task = True
@@ -646,26 +657,27 @@ class Bridge:
             content, result = self._do_apply(msg_id, buffers)
         finally:
             self._end_task()
-        return dumps(content), result
+        return (_OK_CONTENT if content is None else dumps(content)), result
 
     def _do_apply(self, msg_id, buffers):
+        """``(None, result buffers)`` on success, ``(error content, [])`` on failure."""
         shell = self.shell
         working = shell.user_ns
-        prefix = "_" + re.sub(r"\W", "_", str(msg_id)) + "_"
-        names = {}
+        fname, argname, kwargname, resultname = _APPLY_NAMES
+        saved = {}
         try:
             f, args, kwargs = unpack_apply_message(list(buffers), working, copy=False)
-            fname, argname, kwargname, resultname = (
-                prefix + "f", prefix + "args", prefix + "kwargs", prefix + "result")
-            names = {fname: f, argname: args, kwargname: kwargs, resultname: None}
-            working.update(names)
-            code = f"{resultname} = {fname}(*{argname}, **{kwargname})"
+            # a task run from inside another (nested apply) must not lose the outer names
+            saved = {k: working[k] for k in _APPLY_NAMES if k in working}
+            working[fname], working[argname], working[kwargname] = f, args, kwargs
+            working[resultname] = None
             try:
-                exec(code, shell.user_global_ns, shell.user_ns)
+                exec(_APPLY_CODE, shell.user_global_ns, shell.user_ns)
                 result = working.get(resultname)
             finally:
-                for key in names:
+                for key in _APPLY_NAMES:
                     working.pop(key, None)
+                working.update(saved)
             result_buffers = serialize_object(
                 result, buffer_threshold=self.buffer_threshold, item_threshold=self.item_threshold
             )
@@ -675,7 +687,7 @@ class Bridge:
             self.host.publish("error", dumps(content), self.topic("error"), True, [])
             content["status"] = "error"
             return content, []
-        return {"status": "ok"}, [_as_buffer(b) for b in result_buffers]
+        return None, [_as_buffer(b) for b in result_buffers]
 
     def _format_traceback(self, e) -> list:
         """IPython's formatted traceback of the exception being handled (showtraceback)."""
