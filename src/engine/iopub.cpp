@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <csignal>
 #include <future>
 #include <utility>
@@ -80,6 +81,7 @@ void IopubPublisher::publish(std::string topic, std::string msg_type, Json conte
   std::lock_guard lock(mutex_);
   move_streams_locked();
   if (!p) p = parent_;  // null: the request running now
+  if (msg_type != wire::msg::kStatus) ++output_pending_;
   queue_.push_back(Outgoing{std::move(topic), std::move(msg_type), std::move(content), std::move(p),
                             std::move(metadata), std::move(buffers)});
   post_drain_locked();
@@ -123,12 +125,13 @@ void IopubPublisher::request_flush() {
 
 void IopubPublisher::flush_streams_and_wait() {
   if (!running_) return;
-  auto done = std::make_shared<std::promise<void>>();
-  auto fut = done->get_future();
   {
     std::lock_guard lock(mutex_);
     move_streams_locked();
+    if (output_pending_ == 0) return;  // only status messages: their drain is already posted
   }
+  auto done = std::make_shared<std::promise<void>>();
+  auto fut = done->get_future();
   reactor_.post([this, done] {
     drain();
     done->set_value();
@@ -141,6 +144,7 @@ void IopubPublisher::flush_streams_and_wait() {
 void IopubPublisher::move_streams_locked() {
   if (streams_.empty()) return;
   for (auto& chunk : streams_.take()) {
+    ++output_pending_;
     queue_.push_back(Outgoing{settings_.engine.topic(chunk.name),
                               std::string(wire::msg::kStream),
                               Json{{"name", chunk.name}, {"text", std::move(chunk.text)}},
@@ -163,7 +167,14 @@ void IopubPublisher::drain() {
     batch.swap(queue_);
     drain_posted_ = false;
   }
-  if (!socket_ || !session_) return;
+  std::size_t outputs = 0;
+  for (const auto& item : batch) outputs += item.msg_type != wire::msg::kStatus ? 1 : 0;
+  if (socket_ && session_) send_batch(batch);
+  std::lock_guard lock(mutex_);
+  output_pending_ -= std::min(outputs, output_pending_);
+}
+
+void IopubPublisher::send_batch(std::deque<Outgoing>& batch) {
   for (auto& item : batch) {
     try {
       wire::Message m =

@@ -168,6 +168,31 @@ Result<std::size_t, DecodeError> find_delimiter(const Frames& frames) {
 
 }  // namespace
 
+std::string_view peek_msg_type(const Frames& frames) {
+  auto found = find_delimiter(frames);
+  if (!found) return {};
+  std::string_view header = view(frames[found.value() + 2]);
+  // "msg_type" followed by ':' is the key: an escaped quote cannot end a string value early,
+  // and a value "msg_type" is followed by ',' or '}'
+  constexpr std::string_view kKey = "\"msg_type\"";
+  auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+  for (auto pos = header.find(kKey); pos != std::string_view::npos;
+       pos = header.find(kKey, pos + 1)) {
+    auto i = pos + kKey.size();
+    while (i < header.size() && is_space(header[i])) ++i;
+    if (i >= header.size() || header[i] != ':') continue;
+    ++i;
+    while (i < header.size() && is_space(header[i])) ++i;
+    if (i >= header.size() || header[i] != '"') return {};
+    auto end = header.find('"', i + 1);
+    if (end == std::string_view::npos) return {};
+    std::string_view value = header.substr(i + 1, end - i - 1);
+    if (value.find('\\') != std::string_view::npos) return {};  // escaped: not a plain name
+    return value;
+  }
+  return {};
+}
+
 Result<RawMessage, DecodeError> Session::authenticate(Frames&& frames, bool record_digest) {
   auto found = find_delimiter(frames);
   if (!found.ok()) return found.error();

@@ -49,6 +49,8 @@ class IopubPublisher final : public Publisher {
   void publish(std::string topic, std::string msg_type, wire::Json content, wire::Json parent,
                wire::Json metadata, wire::Frames buffers = {}) override;
   void set_parent(const wire::Json& parent) override;
+  // Before a reply: output of the request (streams, display, errors) is published first. Waits
+  // only when there is output; status messages go out in order without a wait.
   void flush_streams_and_wait() override;
 
   // Stream text (any thread; called with the GIL held, so it only appends and maybe posts).
@@ -72,6 +74,7 @@ class IopubPublisher final : public Publisher {
   void move_streams_locked();
   void post_drain_locked();
   void drain();
+  void send_batch(std::deque<Outgoing>& batch);
   void flush_now();
   void flush_soon();
   void arm_timer(std::chrono::steady_clock::time_point due);
@@ -90,6 +93,9 @@ class IopubPublisher final : public Publisher {
   std::deque<Outgoing> queue_;
   std::shared_ptr<const wire::Json> parent_;
   bool drain_posted_ = false;
+  // output messages (anything but status) queued or being sent: flush_streams_and_wait waits
+  // for them, and returns at once when there are none
+  std::size_t output_pending_ = 0;
   bool urgent_posted_ = false;
   bool timer_posted_ = false;
 

@@ -106,4 +106,9 @@ class Session {
   std::uint64_t counter_ = 0;
 };
 
+// The msg_type in a message's header frame, found by scanning the JSON text without parsing or
+// authenticating it; empty when there is none. For cheap routing decisions only (a relay that
+// spares the hub messages it ignores anyway); anything acted upon must be deserialized.
+std::string_view peek_msg_type(const Frames& frames);
+
 }  // namespace ipp::wire

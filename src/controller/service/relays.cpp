@@ -84,7 +84,8 @@ void IopubRelay::attach(net::Reactor& reactor) {
 void IopubRelay::forward() {
   Frames frames;
   for (int budget = 0; budget < 1000 && net::recv_frames(sub_, frames); ++budget) {
-    send_monitor(monitor_, "iopub", frames);
+    // the hub records output but ignores busy/idle status, two of every task's messages
+    if (wire::peek_msg_type(frames) != wire::msg::kStatus) send_monitor(monitor_, "iopub", frames);
     net::send_frames(pub_, std::move(frames));
   }
 }

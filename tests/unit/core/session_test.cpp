@@ -227,6 +227,40 @@ TEST_F(SessionTamper, WrongKey) {
   EXPECT_EQ(reject(std::move(f)), DecodeErrorKind::InvalidSignature);
 }
 
+// --- peek_msg_type ---------------------------------------------------------------------------
+
+Frames with_header(std::string header) {
+  Frames f;
+  f.push_back(frame("engine.0.status"));
+  f.push_back(frame(kDelimiter));
+  f.push_back(frame("sig"));
+  f.push_back(frame(header));
+  for (int i = 0; i < 3; ++i) f.push_back(frame("{}"));
+  return f;
+}
+
+TEST(PeekMsgType, ReadsOursAndPythonsSpacing) {
+  Session s(SessionConfig{"k", "hmac-sha256", "s", "u"});
+  Message m = s.make(msg::kStatus, Json::object(), Json::object(), Json{{"execution_state", "idle"}});
+  m.identities = {"engine.0.status"};
+  EXPECT_EQ(peek_msg_type(s.serialize(std::move(m))), "status");
+  EXPECT_EQ(peek_msg_type(with_header(R"({"msg_id": "a", "msg_type" :  "stream", "x": 1})")),
+            "stream");
+}
+
+TEST(PeekMsgType, IgnoresLookalikesAndMalformedHeaders) {
+  // a value "msg_type" is not the key; an escaped name is not taken at face value
+  EXPECT_EQ(peek_msg_type(with_header(R"({"username": "msg_type", "msg_type": "error"})")),
+            "error");
+  EXPECT_EQ(peek_msg_type(with_header(R"({"msg_type": "sta\u0074us"})")), "");
+  EXPECT_EQ(peek_msg_type(with_header(R"({"msg_type": 5})")), "");
+  EXPECT_EQ(peek_msg_type(with_header(R"({"msg_type": "unterminated)")), "");
+  EXPECT_EQ(peek_msg_type(with_header("not json")), "");
+  Frames short_frames;
+  short_frames.push_back(frame(kDelimiter));
+  EXPECT_EQ(peek_msg_type(short_frames), "");
+}
+
 TEST(SessionUnsigned, EmptyKeySkipsChecksAndSendsEmptySignature) {
   Session s(SessionConfig{"", "hmac-sha256", "s", "u"});
   Frames f = s.serialize(s.make(msg::kConnectionRequest));
