@@ -348,6 +348,12 @@ def bench_sink(R: Results, a):
             args = {"system": "ipp", "url_file": str(cl.client_file), "profile_dir": str(cl.profile),
                     "engines": a.sink_engines}
             roots = {"controller": [cl.controller.pid], "engines": [lg.pid]}
+            # the round trip the client reaches when the cluster answers at once: its own floor
+            r = run_client_work({**args, "work": "latency", "n": n_lat}, roots, root)
+            R.add("1 direct round trip", "median latency vs simulated engines (client floor)",
+                  "ours", r["lat_median_ms"], "ms")
+            R.add("1 direct round trip", "client CPU per call vs simulated engines", "ours",
+                  r["cpu_s"] / r["n"] * 1e6, "µs")
             for key, w in (("lb_apply", {"work": "lb_apply", "n": n_lb}),
                            ("lb_map1", {"work": "lb_map", "n": n_lb, "chunksize": 1})):
                 r = run_client_work({**args, **w}, roots, root)
@@ -519,7 +525,7 @@ def main() -> int:
 
     steps = [
         ({1, 2, 3, 7}, "client-side benchmarks (1, 2, 3, 7)", lambda: bench_client_side(R, a, systems)),
-        ({2}, "client limit against simulated engines (2)",
+        ({1, 2}, "client limit against simulated engines (1, 2)",
          lambda: bench_sink(R, a) if "ours" in systems else None),
         ({4}, "startup (4)", lambda: bench_startup(R, a)),
         ({5, 6}, "controller capacity and memory (5, 6)",

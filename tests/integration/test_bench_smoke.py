@@ -87,6 +87,8 @@ def test_lb_throughput_and_cpu(results, system):
 
 def test_client_limit(results):
     _positive(_figure(results, "2 LB apply_async", "throughput vs simulated engines (client limit)", "ours"))
+    _positive(_figure(results, "1 direct round trip", "median latency vs simulated engines (client floor)", "ours"))
+    _positive(_figure(results, "1 direct round trip", "client CPU per call vs simulated engines", "ours"))
 
 
 @pytest.mark.parametrize("system", ["ours", "python"])
