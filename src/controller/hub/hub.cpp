@@ -823,10 +823,12 @@ void Hub::on_monitor() {
     }
     if (topic == "incontrol" || topic == "outcontrol") continue;
     Result<Message, wire::DecodeError> decoded = wire::DecodeError{};
+    std::string destination;  // the engine a task request went to at once, if it did
     if (topic == service::kAuthenticatedTaskIn || topic == service::kAuthenticatedTaskOut) {
       // From the task thread, which checked the signature on arrival and passes what it parsed.
       service::AuthenticatedCopy* copy = frames.size() == 2 ? service::copy_in(frames[1]) : nullptr;
       if (copy == nullptr) continue;
+      destination = std::move(copy->engine);
       decoded = wire::Session::parse_authenticated(std::move(copy->frames), std::move(copy->parts));
       topic = topic == service::kAuthenticatedTaskIn ? "intask" : "outtask";
     } else {
@@ -848,7 +850,7 @@ void Hub::on_monitor() {
       std::string engine = m.identities[0];
       save_request(std::move(m), "mux", &engine);
     } else if (topic == "intask") {
-      save_request(std::move(m), "task", nullptr);
+      save_request(std::move(m), "task", nullptr, destination.empty() ? nullptr : &destination);
     } else if (topic == "out" || topic == "outtask") {
       // [client, engine, ...]
       std::string engine = m.identities.size() > 1 ? m.identities[1] : std::string();
@@ -859,7 +861,8 @@ void Hub::on_monitor() {
   }
 }
 
-void Hub::save_request(Message&& m, const char* queue, const std::string* engine) {
+void Hub::save_request(Message&& m, const char* queue, const std::string* engine,
+                       const std::string* task_engine) {
   std::string msg_id = m.msg_id();
   if (msg_id.empty()) return;
   int eid = -1;
@@ -887,7 +890,9 @@ void Hub::save_request(Message&& m, const char* queue, const std::string* engine
   fields["content"] = std::move(m.content);
   fields["submitted"] = std::move(submitted);
   fields["client_uuid"] = std::move(client_uuid);
-  fields["engine_uuid"] = engine != nullptr ? Json(*engine) : Json();
+  const std::string* destination = engine != nullptr ? engine : task_engine;
+  if (task_engine != nullptr && by_uuid_.count(*task_engine) == 0) destination = nullptr;
+  fields["engine_uuid"] = destination != nullptr ? Json(*destination) : Json();
   fields["queue"] = queue;
   if (has_label) fields["label"] = std::move(label);
   if (db_->contains(msg_id)) {
@@ -914,15 +919,17 @@ void Hub::save_request(Message&& m, const char* queue, const std::string* engine
   if (eid >= 0) {
     engines_.at(eid).queue.insert(msg_id);
     owner_[msg_id] = eid;
+  } else if (task_engine != nullptr) {
+    assign_task(msg_id, *task_engine);  // as a tracktask message would
   } else if (engine == nullptr) {
     unassigned_.insert(msg_id);
   }
 }
 
-void Hub::save_destination(const std::string& msg_id, const std::string& engine) {
+bool Hub::assign_task(const std::string& msg_id, const std::string& engine) {
   unassigned_.erase(msg_id);
   auto it = by_uuid_.find(engine);
-  if (it == by_uuid_.end()) return;
+  if (it == by_uuid_.end()) return false;
   // A retried task moves to its new engine.
   auto prev = owner_.find(msg_id);
   if (prev != owner_.end()) {
@@ -931,6 +938,11 @@ void Hub::save_destination(const std::string& msg_id, const std::string& engine)
   }
   engines_.at(it->second).tasks.insert(msg_id);
   owner_[msg_id] = it->second;
+  return true;
+}
+
+void Hub::save_destination(const std::string& msg_id, const std::string& engine) {
+  if (!assign_task(msg_id, engine)) return;
   db::RecordUpdate u;
   u.fields = Json{{"engine_uuid", engine}};
   auto r = db_->update_record(msg_id, std::move(u));

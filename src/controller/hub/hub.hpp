@@ -113,7 +113,10 @@ class Hub {
   std::optional<std::vector<int>> validate_targets(const wire::Json& targets, std::string& error);
 
   // records
-  void save_request(wire::Message&& msg, const char* queue, const std::string* engine);
+  // `engine`: a mux request's engine; `task_engine`: where a task request went at once
+  void save_request(wire::Message&& m, const char* queue, const std::string* engine,
+                    const std::string* task_engine = nullptr);
+  bool assign_task(const std::string& msg_id, const std::string& engine);
   void save_result(wire::Message&& msg, const std::string& engine_hint);
   void save_destination(const std::string& msg_id, const std::string& engine);
   void save_iopub(const wire::Message& msg);

@@ -9,6 +9,7 @@
 #include <ipp/wire/message.hpp>
 
 #include <memory>
+#include <string>
 #include <string_view>
 
 namespace ipp::controller::service {
@@ -20,6 +21,9 @@ inline constexpr std::string_view kAuthenticatedTaskOut = "outtask:authenticated
 struct AuthenticatedCopy {
   wire::PreParsed parts;  // what the task thread parsed; the rest is parsed by the hub
   wire::Frames frames;    // the message as it travels, identities first
+  // A request the scheduler sent to an engine at once: that engine's uuid, so the hub records
+  // the destination without a separate "tracktask" message. Empty otherwise.
+  std::string engine;
 };
 
 // A frame that owns `copy`. Only for inproc sockets: the frame carries a pointer.

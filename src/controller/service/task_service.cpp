@@ -49,9 +49,11 @@ void TaskService::monitor(std::string_view topic, const Frames& frames) {
 }
 
 void TaskService::monitor_authenticated(std::string_view topic, const Frames& frames,
-                                        std::unique_ptr<wire::PreParsed> parts) {
+                                        std::unique_ptr<wire::PreParsed> parts,
+                                        std::string engine) {
   auto copy = std::make_unique<AuthenticatedCopy>();
   if (parts) copy->parts = std::move(*parts);
+  copy->engine = std::move(engine);
   copy->frames = net::share_all(frames);
   Frames out;
   out.reserve(2);
@@ -103,15 +105,27 @@ void TaskService::from_client() {
       continue;
     }
     auto spec = sched::TaskSpec::from_metadata(msg_id, *md);
+    auto actions = scheduler_->submit(std::move(spec), now);
+    // the usual case: the task goes to an engine at once, and its copy tells the hub where
+    std::string engine;
+    for (const auto& action : actions) {
+      const auto* d = std::get_if<sched::Dispatch>(&action);
+      if (d != nullptr && d->msg_id == msg_id) {
+        engine = d->engine_uuid;
+        break;
+      }
+    }
     auto parts = std::make_unique<wire::PreParsed>();
     parts->header = std::move(raw->header);
     parts->metadata = std::move(md).value();
-    monitor_authenticated(kAuthenticatedTaskIn, raw->frames, std::move(parts));
+    monitor_authenticated(kAuthenticatedTaskIn, raw->frames, std::move(parts), engine);
     Stored s;
     s.client_id = std::string(raw->identity(0));
     s.frames = net::share_all(raw->frames, env.delim);
     stored_.emplace(msg_id, std::move(s));
-    apply(scheduler_->submit(std::move(spec), now), nullptr);
+    if (!engine.empty()) tracked_with_copy_ = msg_id;
+    apply(std::move(actions), nullptr);
+    tracked_with_copy_.clear();
   }
   rearm();
 }
@@ -159,6 +173,7 @@ void TaskService::send_to_engine(const std::string& msg_id, const std::string& e
   if (!net::send_frames(engine_, std::move(out))) {
     log_->warn("engine {} is not connected; task {} not delivered", engine, msg_id);
   }
+  if (msg_id == tracked_with_copy_) return;
   Frames track;
   track.push_back(wire::frame("tracktask"));
   track.push_back(wire::frame(msg_id));

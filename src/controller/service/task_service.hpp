@@ -41,12 +41,14 @@ class TaskService {
   void apply(sched::Actions&& actions, wire::Frames* reply,
              std::unique_ptr<wire::PreParsed> reply_parts = nullptr);
   void send_to_engine(const std::string& msg_id, const std::string& engine);
+  // a request whose destination went to the hub with its copy: no tracktask for it
+  std::string tracked_with_copy_;
   void fail(const std::string& msg_id, const std::string& ename, const std::string& evalue,
             const std::string* engine);
   void monitor(std::string_view topic, const wire::Frames& frames);
   // A copy of a message this thread authenticated (or built), with what it parsed of it.
   void monitor_authenticated(std::string_view topic, const wire::Frames& frames,
-                             std::unique_ptr<wire::PreParsed> parts);
+                             std::unique_ptr<wire::PreParsed> parts, std::string engine = {});
   void rearm();
   void pure_from_client();
   void pure_from_engine();
