@@ -533,6 +533,46 @@ def test_requests_sent_at_registration_wait_for_the_shell(cluster, rc):
     assert proc.popen.wait(timeout=scaled(20)) == 0
 
 
+def test_kernel_info_while_the_shell_is_built():
+    # Our controller announces the engine about 50 ms after its heart starts, while the shell is
+    # still being built: a kernel_info_request sent at once on the control channel is answered
+    # when the shell is ready, with IPython's details, not with an empty reply.
+    import json
+
+    import zmq
+    from rawwire import Signer, parse
+
+    c, rc = _start(Impl("cpp", "cpp"), 0, "kernelinfo")
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.DEALER)
+    sock.linger = 0
+    try:
+        info = json.loads((c.security_dir / "ipcontroller-client.json").read_text())
+        signer = Signer(info["key"], info["signature_scheme"])
+        sock.connect(f"tcp://127.0.0.1:{info['control']}")
+        before = set(rc.ids)
+        proc = _spawn_engine(c)
+        eid = _new_id(rc, before, timeout=60)
+        frames, hdr = signer.frames("kernel_info_request", {},
+                                    idents=[rc._engines[eid].encode()])
+        sock.send_multipart(frames)
+        assert sock.poll(int(scaled(30) * 1000), zmq.POLLIN), "no kernel_info_reply"
+        _ids, msg = parse(sock.recv_multipart())
+        assert msg["header"]["msg_type"] == "kernel_info_reply"
+        assert msg["parent_header"]["msg_id"] == hdr["msg_id"]
+        content = msg["content"]
+        assert content["status"] == "ok"
+        assert content["implementation"] == "ipython"
+        assert "IPython" in content["banner"]
+        assert content["language_info"]["name"] == "python"
+        assert rc[eid].apply_sync(I(lambda: 6 * 7)) == 42
+        assert proc.popen.poll() is None
+    finally:
+        sock.close()
+        ctx.term()
+        _stop(c)
+
+
 def test_startup_code_runs_before_registration(cluster, rc, tmp_path):
     # As Python's engine: with exec_lines the heart starts only after they ran, so an engine a
     # client sees has run its startup code.
