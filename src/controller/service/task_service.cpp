@@ -123,9 +123,7 @@ void TaskService::from_client() {
     s.client_id = std::string(raw->identity(0));
     s.frames = net::share_all(raw->frames, env.delim);
     stored_.emplace(msg_id, std::move(s));
-    if (!engine.empty()) tracked_with_copy_ = msg_id;
-    apply(std::move(actions), nullptr);
-    tracked_with_copy_.clear();
+    apply(std::move(actions), nullptr, nullptr, engine.empty() ? std::string_view() : msg_id);
   }
   rearm();
 }
@@ -162,7 +160,8 @@ void TaskService::from_engine() {
   rearm();
 }
 
-void TaskService::send_to_engine(const std::string& msg_id, const std::string& engine) {
+void TaskService::send_to_engine(const std::string& msg_id, const std::string& engine,
+                                 bool tell_hub) {
   auto it = stored_.find(msg_id);
   if (it == stored_.end()) return;
   Frames out;
@@ -173,7 +172,7 @@ void TaskService::send_to_engine(const std::string& msg_id, const std::string& e
   if (!net::send_frames(engine_, std::move(out))) {
     log_->warn("engine {} is not connected; task {} not delivered", engine, msg_id);
   }
-  if (msg_id == tracked_with_copy_) return;
+  if (!tell_hub) return;
   Frames track;
   track.push_back(wire::frame("tracktask"));
   track.push_back(wire::frame(msg_id));
@@ -202,10 +201,10 @@ void TaskService::fail(const std::string& msg_id, const std::string& ename,
 }
 
 void TaskService::apply(sched::Actions&& actions, Frames* reply,
-                        std::unique_ptr<wire::PreParsed> reply_parts) {
+                        std::unique_ptr<wire::PreParsed> reply_parts, std::string_view hub_knows) {
   for (auto& action : actions) {
     if (auto* d = std::get_if<sched::Dispatch>(&action)) {
-      send_to_engine(d->msg_id, d->engine_uuid);
+      send_to_engine(d->msg_id, d->engine_uuid, d->msg_id != hub_knows);
     } else if (std::holds_alternative<sched::Relay>(action)) {
       if (reply != nullptr) {
         monitor_authenticated(kAuthenticatedTaskOut, *reply, std::move(reply_parts));

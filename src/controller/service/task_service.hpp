@@ -38,11 +38,11 @@ class TaskService {
   void from_engine();
   void from_hub();
   // `reply` (and its parsed parts) is relayed to the client if the actions say so.
+  // `hub_knows`: a request whose destination went to the hub with its copy (no tracktask)
   void apply(sched::Actions&& actions, wire::Frames* reply,
-             std::unique_ptr<wire::PreParsed> reply_parts = nullptr);
-  void send_to_engine(const std::string& msg_id, const std::string& engine);
-  // a request whose destination went to the hub with its copy: no tracktask for it
-  std::string tracked_with_copy_;
+             std::unique_ptr<wire::PreParsed> reply_parts = nullptr,
+             std::string_view hub_knows = {});
+  void send_to_engine(const std::string& msg_id, const std::string& engine, bool tell_hub);
   void fail(const std::string& msg_id, const std::string& ename, const std::string& evalue,
             const std::string* engine);
   void monitor(std::string_view topic, const wire::Frames& frames);

@@ -36,6 +36,7 @@ from __future__ import annotations
 import ast
 import base64
 import datetime
+import importlib.util
 import io
 import json
 import logging
@@ -45,8 +46,6 @@ import signal
 import sys
 import traceback
 import types
-
-import importlib.util
 
 
 def _defer_package_init(name: str):
@@ -654,30 +653,25 @@ class Bridge:
         """Run one ``apply_request``. Returns ``(content_json, result_buffers)``."""
         self._begin_task()
         try:
-            content, result = self._do_apply(msg_id, buffers)
+            content, result = self._do_apply(buffers)
         finally:
             self._end_task()
         return (_OK_CONTENT if content is None else dumps(content)), result
 
-    def _do_apply(self, msg_id, buffers):
+    def _do_apply(self, buffers):
         """``(None, result buffers)`` on success, ``(error content, [])`` on failure."""
         shell = self.shell
         working = shell.user_ns
         fname, argname, kwargname, resultname = _APPLY_NAMES
-        saved = {}
         try:
             f, args, kwargs = unpack_apply_message(list(buffers), working, copy=False)
-            # a task run from inside another (nested apply) must not lose the outer names
-            saved = {k: working[k] for k in _APPLY_NAMES if k in working}
-            working[fname], working[argname], working[kwargname] = f, args, kwargs
-            working[resultname] = None
+            working.update({fname: f, argname: args, kwargname: kwargs, resultname: None})
             try:
                 exec(_APPLY_CODE, shell.user_global_ns, shell.user_ns)
                 result = working.get(resultname)
             finally:
                 for key in _APPLY_NAMES:
                     working.pop(key, None)
-                working.update(saved)
             result_buffers = serialize_object(
                 result, buffer_threshold=self.buffer_threshold, item_threshold=self.item_threshold
             )

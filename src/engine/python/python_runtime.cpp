@@ -212,7 +212,6 @@ class __attribute__((visibility("hidden"))) PythonRuntime final : public Interpr
     py::gil_scoped_acquire gil;
     try {
       bridge_.attr("setup")();
-      using_ipython_ = bridge_.attr("using_ipython").cast<bool>();
     } catch (py::error_already_set& e) {
       throw std::runtime_error("Python bridge failed to start: " + std::string(e.what()));
     }
@@ -346,7 +345,6 @@ class __attribute__((visibility("hidden"))) PythonRuntime final : public Interpr
   std::optional<py::gil_scoped_release> release_;
   int wakeup_[2] = {-1, -1};
   int engine_id_ = -1;
-  bool using_ipython_ = false;
 };
 
 }  // namespace python
