@@ -195,6 +195,8 @@ def test_db_query(hub, rc):
     assert records[lb_id]["queue"] == "task"
     assert records[direct_id]["engine_uuid"] == rc._engines[0]
     assert records[exec_id]["engine_uuid"] == rc._engines[1]
+    # a load-balanced task's destination, which the scheduler reports to the hub
+    assert records[lb_id]["engine_uuid"] in set(rc._engines.values())
     wait_for(
         lambda: rc.db_query({"msg_id": exec_id}, keys=["stdout"])[0]["stdout"] == "hub sees this\n",
         10,
