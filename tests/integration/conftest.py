@@ -101,12 +101,14 @@ def pytest_report_header(config):
 
 @pytest.fixture(scope="module")
 def cluster(request, impl):
-    """The module's shared cluster; modules set N_ENGINES / CONTROLLER_ARGS to configure it."""
+    """The module's shared cluster; modules set N_ENGINES / CONTROLLER_ARGS / PING_MS."""
     n = getattr(request.module, "N_ENGINES", 2)
     args = getattr(request.module, "CONTROLLER_ARGS", ())
+    ping_ms = getattr(request.module, "PING_MS", 500)
     name = request.module.__name__.rsplit(".", 1)[-1]
     with running_cluster(
-        impl, n, name, controller_args=args, keep_files=request.config.getoption("--keep-cluster-files")
+        impl, n, name, controller_args=args, ping_ms=ping_ms,
+        keep_files=request.config.getoption("--keep-cluster-files"),
     ) as c:
         yield c
 
