@@ -129,6 +129,19 @@ Result<Json, DecodeError> Session::unpack(std::string_view bytes) {
   return j;
 }
 
+Result<Ok, DecodeError> Session::check(std::string_view bytes) {
+  if (!valid_utf8(bytes)) return DecodeError{DecodeErrorKind::InvalidUtf8, {}};
+  if (!Json::accept(bytes.begin(), bytes.end())) return DecodeError{DecodeErrorKind::InvalidJson, {}};
+  // valid JSON text whose first token opens an object is an object
+  std::string_view body = bytes;
+  if (body.substr(0, 3) == "\xEF\xBB\xBF") body.remove_prefix(3);  // a BOM, as the parser skips it
+  const auto first = body.find_first_not_of(" \t\n\r");
+  if (first == std::string_view::npos || body[first] != '{') {
+    return DecodeError{DecodeErrorKind::NotAnObject, {}};
+  }
+  return Ok{};
+}
+
 Frames Session::serialize_packed(const std::vector<std::string>& identities, std::string header,
                                  std::string parent, std::string metadata, std::string content,
                                  Frames&& buffers) const {
@@ -278,6 +291,12 @@ Result<Message, DecodeError> Session::parse_authenticated(Frames&& frames, PrePa
     m.buffers.push_back(std::move(frames[i]));
   }
   return m;
+}
+
+Result<Envelope, DecodeError> Session::envelope(const Frames& frames) {
+  auto found = find_delimiter(frames);
+  if (!found.ok()) return found.error();
+  return Envelope{*found};
 }
 
 Result<Message, DecodeError> Session::deserialize(Frames&& frames, bool record_digest) {

@@ -94,8 +94,13 @@ class Session {
   // are instead of being parsed again. Never use it on frames straight from a socket to a peer.
   static Result<Message, DecodeError> parse_authenticated(Frames&& frames, PreParsed&& pre);
 
+  // Where the parts are in a message's frames (framing checks only).
+  static Result<Envelope, DecodeError> envelope(const Frames& frames);
+
   static std::string pack(const Json& j);
   static Result<Json, DecodeError> unpack(std::string_view bytes);
+  // unpack's checks without building the tree.
+  static Result<Ok, DecodeError> check(std::string_view bytes);
 
  private:
   Signer signer_;

@@ -101,6 +101,7 @@ DbResult<TaskRecord> MemoryTaskDb::get_record(const std::string& msg_id) {
     return key_error("Record '" + msg_id + "' has been culled for size");
   auto it = records_.find(msg_id);
   if (it == records_.end()) return key_error("No such msg_id '" + msg_id + "'");
+  materialize(it->second.record.fields);
   return it->second.record;
 }
 
@@ -120,6 +121,7 @@ DbStatus MemoryTaskDb::drop_matching_records(const Json& query) {
   if (!st) return st.error();
   for (auto it = records_.begin(); it != records_.end();) {
     auto next = std::next(it);
+    materialize(it->second.record.fields);
     if (matches(it->second.record.fields, query)) erase(it);
     it = next;
   }
@@ -134,11 +136,14 @@ DbResult<std::vector<TaskRecord>> MemoryTaskDb::find_records(const Json& query,
   // History order first, then the undated records: a stable, meaningful order for callers.
   for (const auto& [key, msg_id] : history_) {
     (void)key;
-    const auto& rec = records_.at(msg_id).record;
+    auto& rec = records_.at(msg_id).record;
+    materialize(rec.fields);
     if (matches(rec.fields, query)) out.push_back(select_keys(rec, keys));
   }
-  for (const auto& [msg_id, e] : records_) {
-    if (!e.hist && matches(e.record.fields, query)) out.push_back(select_keys(e.record, keys));
+  for (auto& [msg_id, e] : records_) {
+    if (e.hist) continue;
+    materialize(e.record.fields);
+    if (matches(e.record.fields, query)) out.push_back(select_keys(e.record, keys));
   }
   return out;
 }

@@ -5,6 +5,7 @@
 #include <fnmatch.h>
 
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 
 namespace ipp::controller::db {
@@ -16,6 +17,34 @@ DbError key_error(std::string_view message) { return DbError{"KeyError", python_
 DbError no_data() {
   // NoData.__str__ returns only the first literal (the second line of the source is a no-op).
   return DbError{"NoData", "NoDB backend doesn't store any data. "};
+}
+
+// ----------------------------------------------------------------------------- raw parts
+
+Json raw_json(std::string_view text) {
+  const auto* p = reinterpret_cast<const std::uint8_t*>(text.data());
+  return Json::binary(std::vector<std::uint8_t>(p, p + text.size()), kRawJsonSubtype);
+}
+
+bool is_raw_json(const Json& v) {
+  return v.is_binary() && v.get_binary().has_subtype() &&
+         v.get_binary().subtype() == kRawJsonSubtype;
+}
+
+std::string_view raw_json_text(const Json& v) {
+  const auto& b = v.get_binary();
+  return {reinterpret_cast<const char*>(b.data()), b.size()};
+}
+
+void materialize(Json& fields) {
+  if (!fields.is_object()) return;
+  for (auto it = fields.begin(); it != fields.end(); ++it) {
+    Json& value = it.value();
+    if (!is_raw_json(value)) continue;
+    const std::string_view text = raw_json_text(value);
+    value = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+    if (value.is_discarded()) value = nullptr;
+  }
 }
 
 TaskRecord select_keys(const TaskRecord& record, const KeySelection& keys) {

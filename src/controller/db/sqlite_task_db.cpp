@@ -104,6 +104,11 @@ void bind_field(sqlite3_stmt* st, int idx, const Column& col, const Json& v) {
     sqlite3_bind_null(st, idx);
     return;
   }
+  if (is_raw_json(v)) {  // a part kept as the (checked) JSON text it arrived in
+    const std::string_view s = raw_json_text(v);
+    sqlite3_bind_text(st, idx, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+    return;
+  }
   if (col.kind == Kind::Dict || ((col.kind == Kind::JsonText) && !v.is_string())) {
     const std::string s = v.dump();
     sqlite3_bind_text(st, idx, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);

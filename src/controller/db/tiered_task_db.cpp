@@ -72,7 +72,10 @@ DbStatus TieredTaskDb::update_record(const std::string& msg_id, RecordUpdate upd
 
 DbResult<TaskRecord> TieredTaskDb::get_record(const std::string& msg_id) {
   auto it = cache_.find(msg_id);
-  if (it != cache_.end()) return it->second.record;
+  if (it != cache_.end()) {
+    materialize(it->second.record.fields);
+    return it->second.record;
+  }
   return sqlite_.get_record(msg_id);
 }
 
@@ -94,6 +97,7 @@ DbStatus TieredTaskDb::drop_matching_records(const Json& query) {
   if (auto st = write_through(); !st) return st;
   if (auto st = sqlite_.drop_matching_records(query); !st) return st;
   for (auto it = cache_.begin(); it != cache_.end();) {
+    materialize(it->second.record.fields);
     if (matches(it->second.record.fields, query)) {
       order_.erase(it->second.pos);
       cache_bytes_ -= it->second.bytes;

@@ -828,9 +828,11 @@ void Hub::on_monitor() {
       // From the task thread, which checked the signature on arrival and passes what it parsed.
       service::AuthenticatedCopy* copy = frames.size() == 2 ? service::copy_in(frames[1]) : nullptr;
       if (copy == nullptr) continue;
+      const bool request = topic == service::kAuthenticatedTaskIn;
+      if (record_task_copy(request, *copy)) continue;
       destination = std::move(copy->engine);
-      decoded = wire::Session::parse_authenticated(std::move(copy->frames), std::move(copy->parts));
-      topic = topic == service::kAuthenticatedTaskIn ? "intask" : "outtask";
+      decoded = wire::Session::parse_authenticated(std::move(copy->frames), wire::PreParsed{});
+      topic = request ? "intask" : "outtask";
     } else {
       frames.erase(frames.begin());
       // Copies of client and engine traffic: check signatures (the relays forward unchecked)
@@ -861,9 +863,71 @@ void Hub::on_monitor() {
   }
 }
 
+bool Hub::record_task_copy(bool request, service::AuthenticatedCopy& copy) {
+  if (!copy.fields) return false;
+  service::IndexedFields& x = *copy.fields;
+  const Frames& f = copy.frames;
+  // The task thread parsed header, metadata and a reply's parent; the content gets the same
+  // checks here, without a tree.
+  auto env = wire::Session::envelope(f);
+  Result<Ok, wire::DecodeError> checked = env ? wire::Session::check(wire::view(f[env->content()]))
+                                              : Result<Ok, wire::DecodeError>(env.error());
+  if (!checked) {
+    if (bad_monitor_limit_.allow()) {
+      log_->warn("ignoring unverifiable {} traffic: {}", request ? "intask" : "outtask",
+                 checked.error().what());
+    }
+    return true;
+  }
+  const wire::Envelope& e = *env;
+  auto raw = [&](std::size_t i) { return db::raw_json(wire::view(f[i])); };
+  db::Buffers buffers;
+  buffers.reserve(f.size() - e.first_buffer());
+  for (std::size_t i = e.first_buffer(); i < f.size(); ++i) buffers.emplace_back(wire::view(f[i]));
+  if (request) {
+    RequestParts r;
+    r.msg_id = std::move(x.msg_id);
+    r.submitted = std::move(x.date);
+    r.client_uuid = std::move(x.session);
+    r.label = std::move(x.label);
+    r.header = raw(e.header());
+    r.metadata = raw(e.metadata());
+    r.content = raw(e.content());
+    r.buffers = std::move(buffers);
+    record_request(std::move(r), "task", nullptr, copy.engine.empty() ? nullptr : &copy.engine);
+  } else {
+    ResultParts r;
+    r.msg_id = std::move(x.msg_id);
+    r.engine = std::move(x.engine);
+    r.started = std::move(x.started);
+    r.completed = std::move(x.date);
+    r.header = raw(e.header());
+    r.metadata = raw(e.metadata());
+    r.content = raw(e.content());
+    r.buffers = std::move(buffers);
+    record_result(std::move(r));
+  }
+  return true;
+}
+
 void Hub::save_request(Message&& m, const char* queue, const std::string* engine,
                        const std::string* task_engine) {
-  std::string msg_id = m.msg_id();
+  RequestParts r;
+  r.msg_id = m.msg_id();
+  r.submitted = m.header.value("date", Json());
+  r.client_uuid = m.header.value("session", Json());
+  if (auto l = m.metadata.find("label"); l != m.metadata.end()) r.label = *l;
+  // The parsed parts move into the record: no copy of the JSON trees.
+  r.header = std::move(m.header);
+  r.metadata = std::move(m.metadata);
+  r.content = std::move(m.content);
+  r.buffers = to_buffers(m.buffers);
+  record_request(std::move(r), queue, engine, task_engine);
+}
+
+void Hub::record_request(RequestParts&& r, const char* queue, const std::string* engine,
+                         const std::string* task_engine) {
+  const std::string& msg_id = r.msg_id;
   if (msg_id.empty()) return;
   int eid = -1;
   if (engine != nullptr) {
@@ -874,33 +938,27 @@ void Hub::save_request(Message&& m, const char* queue, const std::string* engine
       eid = it->second;
     }
   }
-  // The parsed parts move into the record: no copy of the JSON trees.
-  Json submitted = m.header.value("date", Json());
-  Json client_uuid = m.header.value("session", Json());
-  Json label;
-  const bool has_label = m.metadata.contains("label");
-  if (has_label) label = m.metadata["label"];
   Json fields = Json::object();
   // Room for every field of a record (protocol.md 8.1): the insertion-ordered object is a vector,
   // and growing it field by field moved the whole record several times per task.
   fields.get_ref<Json::object_t&>().reserve(kRecordFields);
   fields["msg_id"] = msg_id;
-  fields["header"] = std::move(m.header);
-  fields["metadata"] = std::move(m.metadata);
-  fields["content"] = std::move(m.content);
-  fields["submitted"] = std::move(submitted);
-  fields["client_uuid"] = std::move(client_uuid);
+  fields["header"] = std::move(r.header);
+  fields["metadata"] = std::move(r.metadata);
+  fields["content"] = std::move(r.content);
+  fields["submitted"] = std::move(r.submitted);
+  fields["client_uuid"] = std::move(r.client_uuid);
   const std::string* destination = engine != nullptr ? engine : task_engine;
   if (task_engine != nullptr && by_uuid_.count(*task_engine) == 0) destination = nullptr;
   fields["engine_uuid"] = destination != nullptr ? Json(*destination) : Json();
   fields["queue"] = queue;
-  if (has_label) fields["label"] = std::move(label);
+  if (r.label) fields["label"] = std::move(*r.label);
   if (db_->contains(msg_id)) {
     db::RecordUpdate u;
     u.fields = std::move(fields);
-    u.buffers = to_buffers(m.buffers);
-    auto r = db_->update_record(msg_id, std::move(u));
-    if (!r) db_error(r.error(), "update", msg_id);
+    u.buffers = std::move(r.buffers);
+    auto st = db_->update_record(msg_id, std::move(u));
+    if (!st) db_error(st.error(), "update", msg_id);
   } else {
     db::TaskRecord rec;
     rec.fields = std::move(fields);
@@ -911,9 +969,9 @@ void Hub::save_request(Message&& m, const char* queue, const std::string* engine
     }
     rec.fields["stdout"] = "";
     rec.fields["stderr"] = "";
-    rec.buffers = to_buffers(m.buffers);
-    auto r = db_->add_record(msg_id, std::move(rec));
-    if (!r) db_error(r.error(), "add", msg_id);
+    rec.buffers = std::move(r.buffers);
+    auto st = db_->add_record(msg_id, std::move(rec));
+    if (!st) db_error(st.error(), "add", msg_id);
   }
   pending_.insert(msg_id);
   if (eid >= 0) {
@@ -978,27 +1036,37 @@ void Hub::complete(const std::string& msg_id, const std::string& engine_uuid) {
 }
 
 void Hub::save_result(Message&& m, const std::string& engine_hint) {
-  std::string msg_id = m.parent_header.value("msg_id", std::string());
+  ResultParts r;
+  r.msg_id = m.parent_header.value("msg_id", std::string());
+  r.engine = m.metadata.value("engine", engine_hint);
+  r.started = m.metadata.value("started", Json());
+  r.completed = m.header.value("date", Json());
+  r.header = std::move(m.header);
+  r.metadata = std::move(m.metadata);
+  r.content = std::move(m.content);
+  r.buffers = to_buffers(m.buffers);
+  record_result(std::move(r));
+}
+
+void Hub::record_result(ResultParts&& r) {
+  const std::string& msg_id = r.msg_id;
   if (msg_id.empty()) {
     log_->error("result without a parent msg_id; ignored");
     return;
   }
-  std::string engine = m.metadata.value("engine", engine_hint);
-  Json started = m.metadata.value("started", Json());
-  Json completed = m.header.value("date", Json());
   db::RecordUpdate u;
   u.fields.get_ref<Json::object_t&>().reserve(8);
-  u.fields["result_header"] = std::move(m.header);
-  u.fields["result_metadata"] = std::move(m.metadata);
-  u.fields["result_content"] = std::move(m.content);
-  u.fields["started"] = std::move(started);
-  u.fields["completed"] = std::move(completed);
+  u.fields["result_header"] = std::move(r.header);
+  u.fields["result_metadata"] = std::move(r.metadata);
+  u.fields["result_content"] = std::move(r.content);
+  u.fields["started"] = std::move(r.started);
+  u.fields["completed"] = std::move(r.completed);
   u.fields["received"] = iso8601_now();
-  if (!engine.empty()) u.fields["engine_uuid"] = engine;
-  u.result_buffers = to_buffers(m.buffers);
-  auto r = db_->update_record(msg_id, std::move(u));
-  if (!r) db_error(r.error(), "update", msg_id);
-  complete(msg_id, engine);
+  if (!r.engine.empty()) u.fields["engine_uuid"] = r.engine;
+  u.result_buffers = std::move(r.buffers);
+  auto st = db_->update_record(msg_id, std::move(u));
+  if (!st) db_error(st.error(), "update", msg_id);
+  complete(msg_id, r.engine);
 }
 
 void Hub::save_iopub(const Message& m) {
@@ -1030,8 +1098,7 @@ void Hub::save_iopub(const Message& m) {
   } else {
     return;
   }
-  auto existing = db_->get_record(msg_id);
-  if (!existing) {
+  if (!db_->contains(msg_id)) {
     // Output seen before the request copy: a stub record the request merges into.
     db::TaskRecord rec;
     rec.fields = Json{{"msg_id", msg_id}, {"stdout", ""}, {"stderr", ""}};

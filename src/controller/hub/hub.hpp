@@ -19,10 +19,15 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+
+namespace ipp::controller::service {
+struct AuthenticatedCopy;
+}
 
 namespace ipp::controller::hub {
 
@@ -113,11 +118,34 @@ class Hub {
   std::optional<std::vector<int>> validate_targets(const wire::Json& targets, std::string& error);
 
   // records
+  // What a record takes from a request or a reply. The JSON parts are trees (copies the hub
+  // parsed) or db::raw_json text (task copies, kept unparsed until the record is read).
+  struct RequestParts {
+    std::string msg_id;
+    wire::Json header, metadata, content;
+    wire::Json submitted, client_uuid;
+    std::optional<wire::Json> label;
+    db::Buffers buffers;
+  };
+  struct ResultParts {
+    std::string msg_id;  // the request's
+    std::string engine;  // metadata's "engine", else the routing identity
+    wire::Json header, metadata, content;
+    wire::Json started, completed;
+    db::Buffers buffers;
+  };
+  // A task copy from the task thread, recorded without parsing what the task thread did not
+  // (`request`: an intask copy; otherwise an outtask copy). False when the copy lacks the parts
+  // the hub indexes, or a part is not a JSON object; the caller then decodes it in full.
+  bool record_task_copy(bool request, service::AuthenticatedCopy& copy);
   // `engine`: a mux request's engine; `task_engine`: where a task request went at once
   void save_request(wire::Message&& m, const char* queue, const std::string* engine,
                     const std::string* task_engine = nullptr);
+  void record_request(RequestParts&& r, const char* queue, const std::string* engine,
+                      const std::string* task_engine);
   bool assign_task(const std::string& msg_id, const std::string& engine);
   void save_result(wire::Message&& msg, const std::string& engine_hint);
+  void record_result(ResultParts&& r);
   void save_destination(const std::string& msg_id, const std::string& engine);
   void save_iopub(const wire::Message& msg);
   void complete(const std::string& msg_id, const std::string& engine_uuid);

@@ -1,14 +1,16 @@
 #pragma once
 // The monitor copies the task thread sends the hub. Both are threads of one process, so a copy
 // of a message the task thread has already authenticated travels as one object holding the
-// (shared) frames and the JSON parts the task thread parsed: the hub neither checks the
-// signature again nor parses those parts again, and the inproc pipe moves two frames instead of
-// one per message part. The object rides in a zero-copy inproc frame that owns it and frees it
+// (shared) frames and the few fields the hub indexes, which the task thread read from the parts
+// it parsed: the hub neither checks the signature again nor parses those parts (it keeps them as
+// text, see db::raw_json), and the inproc pipe moves two frames instead of one per message part.
+// The JSON trees are freed by the thread that built them. The object rides in a zero-copy inproc frame that owns it and frees it
 // with the frame, on whichever thread drops it last. Copies from the relays, which forward
 // without checking, keep the plain topics and frames, and the hub verifies them.
 #include <ipp/wire/message.hpp>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -18,9 +20,21 @@ namespace ipp::controller::service {
 inline constexpr std::string_view kAuthenticatedTaskIn = "intask:authenticated";
 inline constexpr std::string_view kAuthenticatedTaskOut = "outtask:authenticated";
 
+// The fields the hub indexes a task record by, read by the task thread from the parts it parsed
+// to route the message.
+struct IndexedFields {
+  std::string msg_id;              // a request's own id; a reply's parent id
+  wire::Json date;                 // the header's date: submitted, or a reply's completed
+  wire::Json session;              // a request's client session (client_uuid)
+  std::optional<wire::Json> label;  // a request's metadata label
+  std::string engine;              // a reply's metadata engine, else the engine it came from
+  wire::Json started;              // a reply's metadata started
+};
+
 struct AuthenticatedCopy {
-  wire::PreParsed parts;  // what the task thread parsed; the rest is parsed by the hub
-  wire::Frames frames;    // the message as it travels, identities first
+  // Absent for messages the hub decodes in full (the scheduler's own error replies).
+  std::optional<IndexedFields> fields;
+  wire::Frames frames;  // the message as it travels, identities first
   // A request the scheduler sent to an engine at once: that engine's uuid, so the hub records
   // the destination without a separate "tracktask" message. Empty otherwise.
   std::string engine;

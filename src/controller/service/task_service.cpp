@@ -49,10 +49,10 @@ void TaskService::monitor(std::string_view topic, const Frames& frames) {
 }
 
 void TaskService::monitor_authenticated(std::string_view topic, const Frames& frames,
-                                        std::unique_ptr<wire::PreParsed> parts,
+                                        std::optional<IndexedFields> fields,
                                         std::string engine) {
   auto copy = std::make_unique<AuthenticatedCopy>();
-  if (parts) copy->parts = std::move(*parts);
+  copy->fields = std::move(fields);
   copy->engine = std::move(engine);
   copy->frames = net::share_all(frames);
   Frames out;
@@ -115,15 +115,17 @@ void TaskService::from_client() {
         break;
       }
     }
-    auto parts = std::make_unique<wire::PreParsed>();
-    parts->header = std::move(raw->header);
-    parts->metadata = std::move(md).value();
-    monitor_authenticated(kAuthenticatedTaskIn, raw->frames, std::move(parts), engine);
+    IndexedFields fields;
+    fields.msg_id = msg_id;
+    fields.date = raw->header.value("date", Json());
+    fields.session = raw->header.value("session", Json());
+    if (auto l = md->find("label"); l != md->end()) fields.label = *l;
+    monitor_authenticated(kAuthenticatedTaskIn, raw->frames, std::move(fields), engine);
     Stored s;
     s.client_id = std::string(raw->identity(0));
     s.frames = net::share_all(raw->frames, env.delim);
     stored_.emplace(msg_id, std::move(s));
-    apply(std::move(actions), nullptr, nullptr, engine.empty() ? std::string_view() : msg_id);
+    apply(std::move(actions), nullptr, std::nullopt, engine.empty() ? std::string_view() : msg_id);
   }
   rearm();
 }
@@ -149,13 +151,16 @@ void TaskService::from_engine() {
     std::string msg_id = parent->value("msg_id", std::string());
     bool ok = md->value("status", std::string()) == "ok";
     bool deps_met = md->value("dependencies_met", true);
-    auto parts = std::make_unique<wire::PreParsed>();
-    parts->header = std::move(raw->header);
-    parts->parent = std::move(parent).value();
-    parts->metadata = std::move(md).value();
+    IndexedFields fields;
+    fields.msg_id = msg_id;
+    fields.date = raw->header.value("date", Json());
+    auto md_engine = md->find("engine");
+    fields.engine = md_engine != md->end() && md_engine->is_string()
+                        ? md_engine->get<std::string>() : engine;
+    fields.started = md->value("started", Json());
     // Client gets [client, engine, <IDS|MSG>, ...].
     std::swap(raw->frames[0], raw->frames[1]);
-    apply(scheduler_->reply(msg_id, engine, ok, deps_met, now), &raw->frames, std::move(parts));
+    apply(scheduler_->reply(msg_id, engine, ok, deps_met, now), &raw->frames, std::move(fields));
   }
   rearm();
 }
@@ -196,18 +201,18 @@ void TaskService::fail(const std::string& msg_id, const std::string& ename,
     m.metadata = Json{{"status", "error"}, {"engine", *engine}, {"date", iso8601_now()}};
   }
   Frames out = session_.serialize(std::move(m));
-  monitor_authenticated(kAuthenticatedTaskOut, out, nullptr);
+  monitor_authenticated(kAuthenticatedTaskOut, out, std::nullopt);
   net::send_frames(client_, std::move(out));
 }
 
 void TaskService::apply(sched::Actions&& actions, Frames* reply,
-                        std::unique_ptr<wire::PreParsed> reply_parts, std::string_view hub_knows) {
+                        std::optional<IndexedFields> reply_fields, std::string_view hub_knows) {
   for (auto& action : actions) {
     if (auto* d = std::get_if<sched::Dispatch>(&action)) {
       send_to_engine(d->msg_id, d->engine_uuid, d->msg_id != hub_knows);
     } else if (std::holds_alternative<sched::Relay>(action)) {
       if (reply != nullptr) {
-        monitor_authenticated(kAuthenticatedTaskOut, *reply, std::move(reply_parts));
+        monitor_authenticated(kAuthenticatedTaskOut, *reply, std::move(reply_fields));
         net::send_frames(client_, std::move(*reply));
         reply = nullptr;
       }

@@ -6,6 +6,8 @@
 // scheduler sends. With the "pure" scheme the engine side is a DEALER and no algorithm runs.
 //
 // Created and bound on the main thread; used only by the task thread afterwards.
+#include "monitor_copy.hpp"
+
 #include <ipp/controller/sched/task_scheduler.hpp>
 #include <ipp/net/reactor.hpp>
 #include <ipp/util/log.hpp>
@@ -37,18 +39,19 @@ class TaskService {
   void from_client();
   void from_engine();
   void from_hub();
-  // `reply` (and its parsed parts) is relayed to the client if the actions say so.
+  // `reply` (with the fields the hub indexes it by) is relayed to the client if the actions say
+  // so.
   // `hub_knows`: a request whose destination went to the hub with its copy (no tracktask)
   void apply(sched::Actions&& actions, wire::Frames* reply,
-             std::unique_ptr<wire::PreParsed> reply_parts = nullptr,
+             std::optional<IndexedFields> reply_fields = std::nullopt,
              std::string_view hub_knows = {});
   void send_to_engine(const std::string& msg_id, const std::string& engine, bool tell_hub);
   void fail(const std::string& msg_id, const std::string& ename, const std::string& evalue,
             const std::string* engine);
   void monitor(std::string_view topic, const wire::Frames& frames);
-  // A copy of a message this thread authenticated (or built), with what it parsed of it.
+  // A copy of a message this thread authenticated (or built), with the fields read from it.
   void monitor_authenticated(std::string_view topic, const wire::Frames& frames,
-                             std::unique_ptr<wire::PreParsed> parts, std::string engine = {});
+                             std::optional<IndexedFields> fields, std::string engine = {});
   void rearm();
   void pure_from_client();
   void pure_from_engine();

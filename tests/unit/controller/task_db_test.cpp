@@ -249,6 +249,37 @@ TEST_P(TaskDbContract, ModAndAllAndExtraFields) {
   EXPECT_EQ(db_->find_records({{"n", {{"$gt", 13}}}})->size(), 2u);
 }
 
+// Parts kept as the JSON text they arrived in (the hub's task copies) read back as trees, from
+// every read path, and queries see inside them.
+TEST_P(TaskDbContract, RawJsonPartsReadBackParsed) {
+  TaskRecord r = record("raw", 20);
+  r.fields["header"] = raw_json(R"({"msg_id": "raw", "msg_type": "apply_request"})");
+  r.fields["content"] = raw_json(R"({"a": 20, "nested": {"b": [1, 2]}})");
+  ASSERT_TRUE(is_raw_json(r.fields["header"]));
+  ASSERT_TRUE(db_->add_record("raw", r));
+  RecordUpdate u;
+  u.fields = {{"result_content", raw_json(R"({"status": "ok"})")}, {"completed", date(30)}};
+  ASSERT_TRUE(db_->update_record("raw", u));
+
+  auto rec = db_->get_record("raw");
+  ASSERT_TRUE(rec);
+  EXPECT_EQ(rec->fields["header"]["msg_type"], "apply_request");
+  EXPECT_EQ(rec->fields["content"]["nested"]["b"][1], 2);
+  EXPECT_EQ(rec->fields["result_content"]["status"], "ok");
+  for (auto it = rec->fields.begin(); it != rec->fields.end(); ++it) {
+    EXPECT_FALSE(it.value().is_binary()) << it.key();
+  }
+
+  auto found = db_->find_records(Json{{"msg_id", "raw"}}, KeySelection{{"content", "header"}});
+  ASSERT_TRUE(found);
+  ASSERT_EQ(found->size(), 1u);
+  EXPECT_EQ((*found)[0].fields["content"]["a"], 20);
+  EXPECT_EQ((*found)[0].fields["header"]["msg_id"], "raw");
+
+  ASSERT_TRUE(db_->drop_matching_records(Json{{"msg_id", "raw"}}));
+  EXPECT_FALSE(db_->get_record("raw"));
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Backends, TaskDbContract,
     ::testing::Values(

@@ -355,5 +355,48 @@ TEST(SignerTest, UnknownSchemeIsRejected) {
   EXPECT_THROW(Signer("k", "sha256"), std::invalid_argument);
 }
 
+
+TEST(SessionCheck, AgreesWithUnpackWithoutATree) {
+  for (std::string_view ok : {R"({})", R"( {"a": [1, {"b": null}]} )", "\xEF\xBB\xBF{\"a\": 1}",
+                              R"({"s": "caf\u00e9 \u2603"})"}) {
+    EXPECT_TRUE(Session::check(ok)) << ok;
+    EXPECT_TRUE(Session::unpack(ok)) << ok;
+  }
+  struct Bad {
+    std::string_view text;
+    DecodeErrorKind kind;
+  };
+  for (const Bad& b : {Bad{"[1, 2]", DecodeErrorKind::NotAnObject},
+                       Bad{"\"text\"", DecodeErrorKind::NotAnObject},
+                       Bad{"", DecodeErrorKind::InvalidJson},
+                       Bad{R"({"a": 1,})", DecodeErrorKind::InvalidJson},
+                       Bad{R"({"a": 1} trailing)", DecodeErrorKind::InvalidJson},
+                       Bad{"{\"a\": \"\xff\"}", DecodeErrorKind::InvalidUtf8}}) {
+    auto checked = Session::check(b.text);
+    ASSERT_FALSE(checked) << b.text;
+    EXPECT_EQ(checked.error().kind, b.kind) << b.text;
+    auto unpacked = Session::unpack(b.text);
+    ASSERT_FALSE(unpacked) << b.text;
+    EXPECT_EQ(unpacked.error().kind, b.kind) << b.text;
+  }
+}
+
+TEST(SessionEnvelope, FindsThePartsAfterTheIdentities) {
+  Session s(SessionConfig{"k", "hmac-sha256", "s", "u"});
+  Message m = s.make(msg::kApplyRequest, Json{{"c", 1}});
+  m.identities = {"client", "engine"};
+  m.buffers.push_back(frame("buf"));
+  Frames frames = s.serialize(std::move(m));
+  auto env = Session::envelope(frames);
+  ASSERT_TRUE(env);
+  EXPECT_EQ(env->delim, 2u);
+  EXPECT_EQ(view(frames[env->content()]), R"({"c":1})");
+  EXPECT_EQ(view(frames[env->first_buffer()]), "buf");
+  frames.resize(5);
+  auto short_env = Session::envelope(frames);
+  ASSERT_FALSE(short_env);
+  EXPECT_EQ(short_env.error().kind, DecodeErrorKind::TooFewFrames);
+}
+
 }  // namespace
 }  // namespace ipp::wire

@@ -15,6 +15,7 @@
 #include "ipp/wire/errors.hpp"
 #include "ipp/wire/message.hpp"
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -40,6 +41,19 @@ DbError key_error(std::string_view message);
 DbError no_data();
 // Python repr() of a str, shared with every other error text of the controller.
 using wire::python_repr;
+
+// A record part (header, metadata, content and their result_ counterparts) may be held as the
+// JSON text it arrived in, already checked as unpack would, and parsed only when the record is
+// read: the store culls most records unread, and building and later freeing a tree per part cost
+// the hub more than the rest of its work per task. Such a part is a binary value with its own
+// subtype, so it moves and merges like any other field. Every read that leaves a store (get,
+// find, query matching, writing a row) goes through materialize.
+inline constexpr std::uint64_t kRawJsonSubtype = 0x4a;
+Json raw_json(std::string_view text);
+bool is_raw_json(const Json& v);
+std::string_view raw_json_text(const Json& v);
+// Parses the raw parts of `fields` in place (a part that no longer parses becomes null).
+void materialize(Json& fields);
 
 struct TaskRecord {
   Json fields = Json::object();  // every 8.1 field except the two buffer lists
