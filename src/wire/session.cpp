@@ -181,6 +181,137 @@ Result<std::size_t, DecodeError> find_delimiter(const Frames& frames) {
 
 }  // namespace
 
+// ------------------------------------------------------------------------------ FieldScan
+
+FieldScan::FieldScan(std::initializer_list<std::string_view> keys)
+    : keys_(keys), states_(keys.size(), State::Absent), values_(keys.size()) {}
+
+// nlohmann's SAX interface: every event returns true to go on. Depth 1 is the top object.
+struct FieldScanHandler {
+  using number_integer_t = Json::number_integer_t;
+  using number_unsigned_t = Json::number_unsigned_t;
+  using number_float_t = Json::number_float_t;
+  using string_t = Json::string_t;
+  using binary_t = Json::binary_t;
+
+  FieldScan& scan;
+  int depth = 0;
+  bool started = false;
+  bool not_object = false;   // the top value is not an object (the text is still checked)
+  int slot = -1;             // wanted member whose value comes next (depth 1)
+  int fresh = -1;            // wanted member whose array/object just opened (empty so far)
+
+  int index_of(std::string_view k) const {
+    for (std::size_t i = 0; i < scan.keys_.size(); ++i) {
+      if (scan.keys_[i] == k) return static_cast<int>(i);
+    }
+    return -1;
+  }
+  void set(int i, Json v) {
+    scan.states_[i] = FieldScan::State::Value;
+    scan.values_[i] = std::move(v);
+  }
+  // Any event inside a just-opened wanted composite makes it non-empty.
+  void touch() {
+    if (fresh < 0) return;
+    scan.states_[fresh] = FieldScan::State::Nested;
+    scan.values_[fresh] = nullptr;
+    scan.nested_ = true;
+    fresh = -1;
+  }
+  bool scalar(Json v) {
+    if (!started) {
+      started = true;
+      not_object = true;
+      return true;
+    }
+    touch();
+    if (depth == 1 && slot >= 0) set(slot, std::move(v));
+    slot = -1;
+    return true;
+  }
+  bool open(bool object) {
+    if (!started) {
+      started = true;
+      not_object = !object;
+      depth = 1;
+      return true;
+    }
+    touch();
+    if (depth == 1 && slot >= 0) fresh = slot;
+    slot = -1;
+    ++depth;
+    return true;
+  }
+  bool close(bool object) {
+    if (fresh >= 0) {
+      set(fresh, object ? Json::object() : Json::array());
+      fresh = -1;
+    }
+    --depth;
+    return true;
+  }
+  bool null() { return scalar(Json(nullptr)); }
+  bool boolean(bool v) { return scalar(Json(v)); }
+  bool number_integer(number_integer_t v) { return scalar(Json(v)); }
+  bool number_unsigned(number_unsigned_t v) { return scalar(Json(v)); }
+  bool number_float(number_float_t v, const string_t& /*text*/) { return scalar(Json(v)); }
+  bool string(string_t& v) { return scalar(Json(std::move(v))); }
+  bool binary(binary_t& v) { return scalar(Json::binary(std::move(v))); }
+  bool start_object(std::size_t /*n*/) { return open(true); }
+  bool start_array(std::size_t /*n*/) { return open(false); }
+  bool end_object() { return close(true); }
+  bool end_array() { return close(false); }
+  bool key(string_t& k) {
+    touch();
+    if (depth == 1 && !not_object) {
+      slot = index_of(k);
+    }
+    return true;
+  }
+  bool parse_error(std::size_t /*pos*/, const std::string& /*token*/,
+                   const nlohmann::detail::exception& /*e*/) {
+    return false;
+  }
+};
+
+Result<Ok, DecodeError> FieldScan::run(std::string_view text) {
+  auto forget = [this] {
+    std::fill(states_.begin(), states_.end(), State::Absent);
+    for (auto& v : values_) v = nullptr;
+    nested_ = false;
+  };
+  forget();
+  if (!valid_utf8(text)) return DecodeError{DecodeErrorKind::InvalidUtf8, {}};
+  FieldScanHandler h{*this};
+  if (!Json::sax_parse(text.begin(), text.end(), &h)) {
+    forget();
+    return DecodeError{DecodeErrorKind::InvalidJson, {}};
+  }
+  if (h.not_object) {
+    forget();
+    return DecodeError{DecodeErrorKind::NotAnObject, {}};
+  }
+  return Ok{};
+}
+
+const Json* FieldScan::find(std::string_view key) const {
+  for (std::size_t i = 0; i < keys_.size(); ++i) {
+    if (keys_[i] == key) return states_[i] == State::Value ? &values_[i] : nullptr;
+  }
+  return nullptr;
+}
+
+std::string FieldScan::string_or(std::string_view key, std::string fallback) const {
+  const Json* v = find(key);
+  return v != nullptr && v->is_string() ? v->get<std::string>() : std::move(fallback);
+}
+
+Json FieldScan::value_or_null(std::string_view key) const {
+  const Json* v = find(key);
+  return v != nullptr ? *v : Json();
+}
+
 std::string_view peek_msg_type(const Frames& frames) {
   auto found = find_delimiter(frames);
   if (!found) return {};
@@ -206,7 +337,7 @@ std::string_view peek_msg_type(const Frames& frames) {
   return {};
 }
 
-Result<RawMessage, DecodeError> Session::authenticate(Frames&& frames, bool record_digest) {
+Result<RawMessage, DecodeError> Session::verify(Frames&& frames, bool record_digest) {
   auto found = find_delimiter(frames);
   if (!found.ok()) return found.error();
   const std::size_t delim = *found;
@@ -228,14 +359,20 @@ Result<RawMessage, DecodeError> Session::authenticate(Frames&& frames, bool reco
       return DecodeError{DecodeErrorKind::DuplicateSignature, {}};
     }
   }
-  auto header = unpack(view(frames[e.header()]));
+  raw.frames = std::move(frames);
+  return raw;
+}
+
+Result<RawMessage, DecodeError> Session::authenticate(Frames&& frames, bool record_digest) {
+  auto raw = verify(std::move(frames), record_digest);
+  if (!raw) return raw;
+  auto header = unpack(view(raw->frames[raw->env.header()]));
   if (!header) {
     DecodeError err = header.error();
     err.detail = "header";
     return err;
   }
-  raw.header = std::move(header).value();
-  raw.frames = std::move(frames);
+  raw->header = std::move(header).value();
   return raw;
 }
 

@@ -9,10 +9,12 @@
 #include <ipp/wire/signer.hpp>
 
 #include <cstdint>
+#include <initializer_list>
 #include <deque>
 #include <string>
 #include <string_view>
 #include <unordered_set>
+#include <vector>
 
 namespace ipp::wire {
 
@@ -85,6 +87,9 @@ class Session {
   // Checks framing and signature and parses the header only. `record_digest` adds the
   // signature to the replay history (Python schedulers peek without recording).
   Result<RawMessage, DecodeError> authenticate(Frames&& frames, bool record_digest = true);
+  // authenticate without parsing the header (RawMessage::header stays empty): for a reader that
+  // checks and reads the header itself (see FieldScan).
+  Result<RawMessage, DecodeError> verify(Frames&& frames, bool record_digest = true);
   // Full decode: authenticate, then parse parent, metadata and content.
   Result<Message, DecodeError> deserialize(Frames&& frames, bool record_digest = true);
   // Parses the rest of an authenticated raw message (consumes it).
@@ -109,6 +114,35 @@ class Session {
   std::string username_;
   std::string msg_id_prefix_;
   std::uint64_t counter_ = 0;
+};
+
+// Reads chosen top-level members of a JSON object text without building a tree, while checking
+// the whole text as Session::unpack does (UTF-8, JSON grammar, an object at the top, the same
+// error kinds). For hot paths that need a few fields of each message part: a tree costs an
+// allocation or more per member. Scalars and empty arrays or objects are captured; a wanted
+// member holding a non-empty array or object is only flagged (nested()), and a reader that needs
+// it parses the text in full. With repeated keys the last one counts, as in a tree. The keys are
+// not copied: pass string literals. Reusable: each run() forgets the previous text.
+class FieldScan {
+ public:
+  explicit FieldScan(std::initializer_list<std::string_view> keys);
+  Result<Ok, DecodeError> run(std::string_view text);
+  // The member's captured value; nullptr when absent or nested.
+  const Json* find(std::string_view key) const;
+  // A wanted member holds a non-empty array or object.
+  bool nested() const { return nested_; }
+  // Helpers over find(): the string value, or `fallback` when absent or not a string.
+  std::string string_or(std::string_view key, std::string fallback = {}) const;
+  // The value, or null when absent.
+  Json value_or_null(std::string_view key) const;
+
+ private:
+  friend struct FieldScanHandler;
+  enum class State { Absent, Value, Nested };
+  std::vector<std::string_view> keys_;
+  std::vector<State> states_;
+  std::vector<Json> values_;
+  bool nested_ = false;
 };
 
 // The msg_type in a message's header frame, found by scanning the JSON text without parsing or

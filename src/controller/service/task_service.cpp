@@ -87,16 +87,20 @@ void TaskService::from_client() {
   auto now = std::chrono::steady_clock::now();
   for (int budget = 0; budget < 1000 && net::recv_frames(client_, frames); ++budget) {
     // Python's scheduler checks the signature without recording it (content=False).
-    auto raw = session_.authenticate(std::move(frames), /*record_digest=*/false);
-    if (!raw) {
-      if (bad_limit_.allow()) log_->warn("dropping a task request: {}", raw.error().what());
+    auto raw = session_.verify(std::move(frames), /*record_digest=*/false);
+    Result<Ok, wire::DecodeError> header = wire::DecodeError{};
+    if (raw) header = header_scan_.run(wire::view(raw->frames[raw->env.header()]));
+    if (!raw || !header) {
+      wire::DecodeError err = raw ? header.error() : raw.error();
+      if (raw) err.detail = "header";
+      if (bad_limit_.allow()) log_->warn("dropping a task request: {}", err.what());
       continue;
     }
     if (raw->identity_count() < 1) continue;
     const auto& env = raw->env;
-    auto md = wire::Session::unpack(wire::view(raw->frames[env.metadata()]));
-    std::string msg_id = raw->msg_id();
-    if (!md || msg_id.empty()) {
+    std::string msg_id = header_scan_.string_or("msg_id");
+    const std::string_view md_text = wire::view(raw->frames[env.metadata()]);
+    if (!request_md_scan_.run(md_text) || msg_id.empty()) {
       if (bad_limit_.allow()) log_->warn("dropping a task request with bad metadata or no msg_id");
       continue;
     }
@@ -104,7 +108,20 @@ void TaskService::from_client() {
       if (bad_limit_.allow()) log_->warn("dropping a duplicate task {}", msg_id);
       continue;
     }
-    auto spec = sched::TaskSpec::from_metadata(msg_id, *md);
+    // The scheduler reads five metadata fields; a tree of the whole metadata is built only when
+    // one of them is a non-empty list or dict (dependencies, several targets).
+    Json md = Json::object();
+    std::optional<Json> label;
+    if (request_md_scan_.nested()) {
+      md = wire::Session::unpack(md_text).value();  // the scan checked it
+      if (auto l = md.find("label"); l != md.end()) label = *l;
+    } else {
+      for (const char* key : {"targets", "retries", "timeout", "after", "follow"}) {
+        if (const Json* v = request_md_scan_.find(key)) md[key] = *v;
+      }
+      if (const Json* l = request_md_scan_.find("label")) label = *l;
+    }
+    auto spec = sched::TaskSpec::from_metadata(msg_id, md);
     auto actions = scheduler_->submit(std::move(spec), now);
     // the usual case: the task goes to an engine at once, and its copy tells the hub where
     std::string engine;
@@ -117,15 +134,16 @@ void TaskService::from_client() {
     }
     IndexedFields fields;
     fields.msg_id = msg_id;
-    fields.date = raw->header.value("date", Json());
-    fields.session = raw->header.value("session", Json());
-    if (auto l = md->find("label"); l != md->end()) fields.label = *l;
+    fields.date = header_scan_.value_or_null("date");
+    fields.session = header_scan_.value_or_null("session");
+    fields.label = std::move(label);
     monitor_authenticated(kAuthenticatedTaskIn, raw->frames, std::move(fields), engine);
     Stored s;
     s.client_id = std::string(raw->identity(0));
     s.frames = net::share_all(raw->frames, env.delim);
     stored_.emplace(msg_id, std::move(s));
-    apply(std::move(actions), nullptr, std::nullopt, engine.empty() ? std::string_view() : msg_id);
+    apply(std::move(actions), nullptr, std::nullopt,
+          engine.empty() ? std::string_view() : msg_id);
   }
   rearm();
 }
@@ -135,29 +153,28 @@ void TaskService::from_engine() {
   auto now = std::chrono::steady_clock::now();
   for (int budget = 0; budget < 1000 && net::recv_frames(engine_, frames); ++budget) {
     // [engine, client, <IDS|MSG>, ...]
-    auto raw = session_.authenticate(std::move(frames), /*record_digest=*/false);
+    auto raw = session_.verify(std::move(frames), /*record_digest=*/false);
     if (!raw || raw->identity_count() < 2) {
       if (bad_limit_.allow()) log_->warn("dropping a bad engine reply");
       continue;
     }
     const auto& env = raw->env;
-    auto md = wire::Session::unpack(wire::view(raw->frames[env.metadata()]));
-    auto parent = wire::Session::unpack(wire::view(raw->frames[env.parent()]));
-    if (!md || !parent) {
+    if (!header_scan_.run(wire::view(raw->frames[env.header()])) ||
+        !reply_md_scan_.run(wire::view(raw->frames[env.metadata()])) ||
+        !parent_scan_.run(wire::view(raw->frames[env.parent()]))) {
       if (bad_limit_.allow()) log_->warn("dropping an engine reply with bad JSON");
       continue;
     }
     std::string engine(raw->identity(0));
-    std::string msg_id = parent->value("msg_id", std::string());
-    bool ok = md->value("status", std::string()) == "ok";
-    bool deps_met = md->value("dependencies_met", true);
+    std::string msg_id = parent_scan_.string_or("msg_id");
+    bool ok = reply_md_scan_.string_or("status") == "ok";
+    const Json* met = reply_md_scan_.find("dependencies_met");
+    bool deps_met = met == nullptr || !met->is_boolean() || met->get<bool>();
     IndexedFields fields;
     fields.msg_id = msg_id;
-    fields.date = raw->header.value("date", Json());
-    auto md_engine = md->find("engine");
-    fields.engine = md_engine != md->end() && md_engine->is_string()
-                        ? md_engine->get<std::string>() : engine;
-    fields.started = md->value("started", Json());
+    fields.date = header_scan_.value_or_null("date");
+    fields.engine = reply_md_scan_.string_or("engine", engine);
+    fields.started = reply_md_scan_.value_or_null("started");
     // Client gets [client, engine, <IDS|MSG>, ...].
     std::swap(raw->frames[0], raw->frames[1]);
     apply(scheduler_->reply(msg_id, engine, ok, deps_met, now), &raw->frames, std::move(fields));

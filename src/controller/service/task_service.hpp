@@ -69,6 +69,11 @@ class TaskService {
   std::optional<TimePoint> armed_for_;
   std::shared_ptr<spdlog::logger> log_;
   log::RateLimit bad_limit_;
+  // The fields read from each message part on the per-task path, without a JSON tree.
+  wire::FieldScan header_scan_{"msg_id", "date", "session"};
+  wire::FieldScan request_md_scan_{"targets", "retries", "timeout", "after", "follow", "label"};
+  wire::FieldScan parent_scan_{"msg_id"};
+  wire::FieldScan reply_md_scan_{"status", "dependencies_met", "engine", "started"};
   std::deque<wire::Frames> pure_pending_;  // requests waiting for a connected engine
 };
 

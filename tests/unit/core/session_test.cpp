@@ -398,5 +398,58 @@ TEST(SessionEnvelope, FindsThePartsAfterTheIdentities) {
   EXPECT_EQ(short_env.error().kind, DecodeErrorKind::TooFewFrames);
 }
 
+
+TEST(FieldScan, CapturesScalarsAndEmptyContainersOfTheTopObject) {
+  FieldScan scan({"msg_id", "retries", "after", "timeout", "ok", "label", "missing", "big"});
+  auto r = scan.run(R"({"msg_id": "m1", "inner": {"msg_id": "not this"}, "retries": 3,
+      "after": [], "timeout": null, "ok": true, "label": "caf\u00e9", "big": 1e3})");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(scan.string_or("msg_id"), "m1");
+  EXPECT_EQ(*scan.find("retries"), 3);
+  EXPECT_EQ(*scan.find("after"), Json::array());
+  EXPECT_TRUE(scan.find("timeout")->is_null());
+  EXPECT_EQ(*scan.find("ok"), true);
+  EXPECT_EQ(scan.string_or("label"), "caf\xc3\xa9");
+  EXPECT_DOUBLE_EQ(scan.find("big")->get<double>(), 1000.0);
+  EXPECT_EQ(scan.find("missing"), nullptr);
+  EXPECT_TRUE(scan.value_or_null("missing").is_null());
+  EXPECT_EQ(scan.string_or("retries", "fallback"), "fallback");
+  EXPECT_FALSE(scan.nested());
+}
+
+TEST(FieldScan, FlagsNonEmptyContainersAndLastKeyWins) {
+  FieldScan scan({"after", "follow", "targets"});
+  ASSERT_TRUE(scan.run(R"({"after": ["a", "b"], "follow": {}, "targets": 1, "targets": 2})"));
+  EXPECT_TRUE(scan.nested());
+  EXPECT_EQ(scan.find("after"), nullptr);
+  EXPECT_EQ(*scan.find("follow"), Json::object());
+  EXPECT_EQ(*scan.find("targets"), 2);  // as Json::parse keeps the last
+  ASSERT_TRUE(scan.run(R"({"after": [[]], "follow": {"all": true}})"));
+  EXPECT_TRUE(scan.nested());
+  EXPECT_EQ(scan.find("after"), nullptr);
+  EXPECT_EQ(scan.find("follow"), nullptr);
+  // reused: the previous text is forgotten
+  ASSERT_TRUE(scan.run(R"({"targets": []})"));
+  EXPECT_FALSE(scan.nested());
+  EXPECT_EQ(scan.find("after"), nullptr);
+  EXPECT_EQ(*scan.find("targets"), Json::array());
+}
+
+TEST(FieldScan, RefusesWhatUnpackRefusesWithTheSameKind) {
+  FieldScan scan({"a"});
+  for (std::string_view text : {"[1, 2]", "\"a\"", "3", "", "[1, 2", R"({"a": 1,})",
+                                R"({"a": 1} x)", "{\"a\": \"\xff\"}", "{\"a\": \"\xed\xa0\x80\"}",
+                                "\xEF\xBB\xBF{\"a\": 1}", R"(  {"a": 1}  )"}) {
+    auto scanned = scan.run(text);
+    auto unpacked = Session::unpack(text);
+    ASSERT_EQ(scanned.ok(), unpacked.ok()) << text;
+    if (!unpacked) {
+      EXPECT_EQ(scanned.error().kind, unpacked.error().kind) << text;
+      EXPECT_EQ(scan.find("a"), nullptr) << text;
+    } else {
+      EXPECT_EQ(*scan.find("a"), (*unpacked)["a"]) << text;
+    }
+  }
+}
 }  // namespace
 }  // namespace ipp::wire
