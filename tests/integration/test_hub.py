@@ -219,6 +219,12 @@ def test_db_query(hub, rc):
         assert key in rec
     assert rec["result_content"]["status"] == "ok"
     assert rec["header"]["msg_id"] == lb_id
+    # every JSON part of request and reply reads back as a dict
+    assert rec["header"]["msg_type"] == "apply_request"
+    assert rec["result_header"]["msg_type"] == "apply_reply"
+    assert "retries" in rec["metadata"]
+    assert rec["result_metadata"]["engine"] == rec["engine_uuid"]
+    assert rec["result_metadata"]["status"] == "ok"
 
     # comparison operators on dates
     t = rec["submitted"]
