@@ -347,6 +347,9 @@ def test_engine_side_ports_garbage(workload, wire):
         md = {"status": "ok", "engine": "impostor", "dependencies_met": True}
         s.send_multipart(signer.frames("apply_reply", content={"status": "ok"}, metadata=md, idents=[b"no-such-client"])[0])
         s.send_multipart(signer.frames("apply_reply", content={"status": "ok"}, metadata=md, signature=b"0" * 64)[0])
+        # well-formed JSON with fields of unexpected types, which the scheduler reads by scanning
+        odd = {"status": 5, "dependencies_met": "yes", "engine": 7, "started": {"at": [1]}}
+        s.send_multipart(signer.frames("apply_reply", content={"status": "ok"}, metadata=odd, parent={"msg_id": ["not", "a", "string"]}, idents=[b"no-such-client"])[0])
         for _, frames, _ in bad_variants(signer, "apply_reply"):
             s.send_multipart(frames)
         assert poker.recv_all(s, 0.2) == []
