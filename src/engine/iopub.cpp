@@ -45,6 +45,10 @@ void IopubPublisher::start() {
       ready.set_exception(std::current_exception());
       return;
     }
+    {
+      std::lock_guard lock(mutex_);
+      open_ = true;
+    }
     running_ = true;
     ready.set_value();
     run();
@@ -68,6 +72,10 @@ void IopubPublisher::stop() {
 
 void IopubPublisher::run() {
   reactor_.run();
+  {
+    std::lock_guard lock(mutex_);
+    open_ = false;
+  }
   running_ = false;
   drain();  // anything handed over after the last drain
   socket_.reset();
@@ -81,9 +89,14 @@ void IopubPublisher::publish(std::string topic, std::string msg_type, Json conte
   std::lock_guard lock(mutex_);
   move_streams_locked();
   if (!p) p = parent_;  // null: the request running now
-  if (msg_type != wire::msg::kStatus) ++output_pending_;
-  queue_.push_back(Outgoing{std::move(topic), std::move(msg_type), std::move(content), std::move(p),
-                            std::move(metadata), std::move(buffers)});
+  Outgoing item{std::move(topic), std::move(msg_type), std::move(content), std::move(p),
+                std::move(metadata), std::move(buffers)};
+  if (open_ && queue_.empty() && !in_flight_) {
+    send_one(item);  // nothing ahead of it
+    return;
+  }
+  if (item.msg_type != wire::msg::kStatus) ++output_pending_;
+  queue_.push_back(std::move(item));
   post_drain_locked();
 }
 
@@ -166,31 +179,35 @@ void IopubPublisher::drain() {
     std::lock_guard lock(mutex_);
     batch.swap(queue_);
     drain_posted_ = false;
+    in_flight_ = !batch.empty();
   }
   std::size_t outputs = 0;
   for (const auto& item : batch) outputs += item.msg_type != wire::msg::kStatus ? 1 : 0;
   if (socket_ && session_) send_batch(batch);
   std::lock_guard lock(mutex_);
+  in_flight_ = false;
   output_pending_ -= std::min(outputs, output_pending_);
 }
 
 void IopubPublisher::send_batch(std::deque<Outgoing>& batch) {
-  for (auto& item : batch) {
-    try {
-      wire::Message m =
-          make_message(*session_, ids_, item.msg_type, std::move(item.content),
-                       item.parent ? *item.parent : Json::object(), std::move(item.metadata));
-      m.identities.push_back(std::move(item.topic));
-      m.buffers = std::move(item.buffers);
-      wire::Frames frames = session_->serialize(std::move(m));
-      for (std::size_t i = 0; i < frames.size(); ++i) {
-        socket_->send(frames[i],
-                      i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
-      }
-      ++sent_;
-    } catch (const std::exception& e) {
-      spdlog::error("IOPub: could not publish {}: {}", item.msg_type, e.what());
+  for (auto& item : batch) send_one(item);
+}
+
+void IopubPublisher::send_one(Outgoing& item) {
+  try {
+    wire::Message m =
+        make_message(*session_, ids_, item.msg_type, std::move(item.content),
+                     item.parent ? *item.parent : Json::object(), std::move(item.metadata));
+    m.identities.push_back(std::move(item.topic));
+    m.buffers = std::move(item.buffers);
+    wire::Frames frames = session_->serialize(std::move(m));
+    for (std::size_t i = 0; i < frames.size(); ++i) {
+      socket_->send(frames[i],
+                    i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
     }
+    ++sent_;
+  } catch (const std::exception& e) {
+    spdlog::error("IOPub: could not publish {}: {}", item.msg_type, e.what());
   }
 }
 

@@ -1,9 +1,12 @@
 #pragma once
 // IopubPublisher: the engine's IOPub PUB socket and the thread that owns it.
 //
-// Every other thread hands it messages (publish) or stream text (write_stream); it signs and
-// sends them in the order they were handed over, so outputs keep their order relative to status
-// and display messages. Stream text is buffered and published on a newline (at most every
+// Every other thread hands it messages (publish) or stream text (write_stream); they are signed
+// and sent in the order they were handed over, so outputs keep their order relative to status
+// and display messages. A message handed over while nothing is queued or being sent is signed
+// and sent at once on the caller's thread, holding the lock (libzmq allows a socket to move
+// between threads across a full memory barrier): the busy/idle status around each request then
+// costs no thread wake-up and no hop. Stream text is buffered and published on a newline (at most every
 // `min_interval`), after `flush_interval` for a partial line, when over 1 MiB, and on request
 // (flush_streams_and_wait before a reply). Never touches Python.
 //
@@ -75,6 +78,7 @@ class IopubPublisher final : public Publisher {
   void post_drain_locked();
   void drain();
   void send_batch(std::deque<Outgoing>& batch);
+  void send_one(Outgoing& item);
   void flush_now();
   void flush_soon();
   void arm_timer(std::chrono::steady_clock::time_point due);
@@ -98,8 +102,13 @@ class IopubPublisher final : public Publisher {
   std::size_t output_pending_ = 0;
   bool urgent_posted_ = false;
   bool timer_posted_ = false;
+  // the IOPub thread is sending a batch taken from queue_ (and owns socket_ and session_)
+  bool in_flight_ = false;
+  // socket_ and session_ exist and may be used by a publisher holding mutex_ when nothing is in
+  // flight
+  bool open_ = false;
 
-  // IOPub thread only
+  // The IOPub thread's, except as above
   std::unique_ptr<zmq::socket_t> socket_;
   std::unique_ptr<wire::Session> session_;
   std::chrono::steady_clock::time_point last_flush_{};
