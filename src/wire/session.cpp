@@ -130,16 +130,8 @@ Result<Json, DecodeError> Session::unpack(std::string_view bytes) {
 }
 
 Result<Ok, DecodeError> Session::check(std::string_view bytes) {
-  if (!valid_utf8(bytes)) return DecodeError{DecodeErrorKind::InvalidUtf8, {}};
-  if (!Json::accept(bytes.begin(), bytes.end())) return DecodeError{DecodeErrorKind::InvalidJson, {}};
-  // valid JSON text whose first token opens an object is an object
-  std::string_view body = bytes;
-  if (body.substr(0, 3) == "\xEF\xBB\xBF") body.remove_prefix(3);  // a BOM, as the parser skips it
-  const auto first = body.find_first_not_of(" \t\n\r");
-  if (first == std::string_view::npos || body[first] != '{') {
-    return DecodeError{DecodeErrorKind::NotAnObject, {}};
-  }
-  return Ok{};
+  FieldScan scan{std::initializer_list<std::string_view>{}};  // nothing to capture: checks only
+  return scan.run(bytes);
 }
 
 Frames Session::serialize_packed(const std::vector<std::string>& identities, std::string header,
@@ -219,14 +211,16 @@ struct FieldScanHandler {
     scan.nested_ = true;
     fresh = -1;
   }
-  bool scalar(Json v) {
+  // A scalar event: `make` builds its value, only when it is a wanted top-level member.
+  template <typename Make>
+  bool scalar(Make&& make) {
     if (!started) {
       started = true;
       not_object = true;
       return true;
     }
     touch();
-    if (depth == 1 && slot >= 0) set(slot, std::move(v));
+    if (depth == 1 && slot >= 0) set(slot, make());
     slot = -1;
     return true;
   }
@@ -251,13 +245,15 @@ struct FieldScanHandler {
     --depth;
     return true;
   }
-  bool null() { return scalar(Json(nullptr)); }
-  bool boolean(bool v) { return scalar(Json(v)); }
-  bool number_integer(number_integer_t v) { return scalar(Json(v)); }
-  bool number_unsigned(number_unsigned_t v) { return scalar(Json(v)); }
-  bool number_float(number_float_t v, const string_t& /*text*/) { return scalar(Json(v)); }
-  bool string(string_t& v) { return scalar(Json(std::move(v))); }
-  bool binary(binary_t& v) { return scalar(Json::binary(std::move(v))); }
+  bool null() { return scalar([] { return Json(nullptr); }); }
+  bool boolean(bool v) { return scalar([v] { return Json(v); }); }
+  bool number_integer(number_integer_t v) { return scalar([v] { return Json(v); }); }
+  bool number_unsigned(number_unsigned_t v) { return scalar([v] { return Json(v); }); }
+  bool number_float(number_float_t v, const string_t& /*text*/) {
+    return scalar([v] { return Json(v); });
+  }
+  bool string(string_t& v) { return scalar([&v] { return Json(std::move(v)); }); }
+  bool binary(binary_t& v) { return scalar([&v] { return Json::binary(std::move(v)); }); }
   bool start_object(std::size_t /*n*/) { return open(true); }
   bool start_array(std::size_t /*n*/) { return open(false); }
   bool end_object() { return close(true); }

@@ -22,11 +22,21 @@ namespace {
 
 std::vector<std::string> route_of(const Message& m) { return m.identities; }
 
-db::Buffers to_buffers(const Frames& frames) {
+// Byte copies of frames[first..].
+db::Buffers to_buffers(const Frames& frames, std::size_t first = 0) {
   db::Buffers out;
-  out.reserve(frames.size());
-  for (const auto& f : frames) out.emplace_back(wire::view(f));
+  out.reserve(frames.size() - std::min(first, frames.size()));
+  for (std::size_t i = first; i < frames.size(); ++i) out.emplace_back(wire::view(frames[i]));
   return out;
+}
+
+// A parsed message's parts, moved: no copy of the JSON trees.
+template <typename Parts>
+void take_parts(Message& m, Parts& p) {
+  p.header = std::move(m.header);
+  p.metadata = std::move(m.metadata);
+  p.content = std::move(m.content);
+  p.buffers = to_buffers(m.buffers);
 }
 
 Json wrap_error(const db::DbError& e) { return wire::wrap_exception(e.ename, e.evalue); }
@@ -880,31 +890,28 @@ bool Hub::record_task_copy(bool request, service::AuthenticatedCopy& copy) {
     return true;
   }
   const wire::Envelope& e = *env;
-  auto raw = [&](std::size_t i) { return db::raw_json(wire::view(f[i])); };
-  db::Buffers buffers;
-  buffers.reserve(f.size() - e.first_buffer());
-  for (std::size_t i = e.first_buffer(); i < f.size(); ++i) buffers.emplace_back(wire::view(f[i]));
+  // the record keeps the parts as text (db::raw_json)
+  auto take = [&](MessageParts& p) {
+    p.header = db::raw_json(wire::view(f[e.header()]));
+    p.metadata = db::raw_json(wire::view(f[e.metadata()]));
+    p.content = db::raw_json(wire::view(f[e.content()]));
+    p.buffers = to_buffers(f, e.first_buffer());
+  };
   if (request) {
     RequestParts r;
+    take(r);
     r.msg_id = std::move(x.msg_id);
     r.submitted = std::move(x.date);
     r.client_uuid = std::move(x.session);
     r.label = std::move(x.label);
-    r.header = raw(e.header());
-    r.metadata = raw(e.metadata());
-    r.content = raw(e.content());
-    r.buffers = std::move(buffers);
     record_request(std::move(r), "task", nullptr, copy.engine.empty() ? nullptr : &copy.engine);
   } else {
     ResultParts r;
+    take(r);
     r.msg_id = std::move(x.msg_id);
     r.engine = std::move(x.engine);
     r.started = std::move(x.started);
     r.completed = std::move(x.date);
-    r.header = raw(e.header());
-    r.metadata = raw(e.metadata());
-    r.content = raw(e.content());
-    r.buffers = std::move(buffers);
     record_result(std::move(r));
   }
   return true;
@@ -917,11 +924,7 @@ void Hub::save_request(Message&& m, const char* queue, const std::string* engine
   r.submitted = m.header.value("date", Json());
   r.client_uuid = m.header.value("session", Json());
   if (auto l = m.metadata.find("label"); l != m.metadata.end()) r.label = *l;
-  // The parsed parts move into the record: no copy of the JSON trees.
-  r.header = std::move(m.header);
-  r.metadata = std::move(m.metadata);
-  r.content = std::move(m.content);
-  r.buffers = to_buffers(m.buffers);
+  take_parts(m, r);
   record_request(std::move(r), queue, engine, task_engine);
 }
 
@@ -1041,10 +1044,7 @@ void Hub::save_result(Message&& m, const std::string& engine_hint) {
   r.engine = m.metadata.value("engine", engine_hint);
   r.started = m.metadata.value("started", Json());
   r.completed = m.header.value("date", Json());
-  r.header = std::move(m.header);
-  r.metadata = std::move(m.metadata);
-  r.content = std::move(m.content);
-  r.buffers = to_buffers(m.buffers);
+  take_parts(m, r);
   record_result(std::move(r));
 }
 

@@ -120,19 +120,19 @@ class Hub {
   // records
   // What a record takes from a request or a reply. The JSON parts are trees (copies the hub
   // parsed) or db::raw_json text (task copies, kept unparsed until the record is read).
-  struct RequestParts {
-    std::string msg_id;
+  struct MessageParts {
     wire::Json header, metadata, content;
-    wire::Json submitted, client_uuid;
-    std::optional<wire::Json> label;
     db::Buffers buffers;
   };
-  struct ResultParts {
+  struct RequestParts : MessageParts {
+    std::string msg_id;
+    wire::Json submitted, client_uuid;
+    std::optional<wire::Json> label;
+  };
+  struct ResultParts : MessageParts {
     std::string msg_id;  // the request's
     std::string engine;  // metadata's "engine", else the routing identity
-    wire::Json header, metadata, content;
     wire::Json started, completed;
-    db::Buffers buffers;
   };
   // A task copy from the task thread, recorded without parsing what the task thread did not
   // (`request`: an intask copy; otherwise an outtask copy). False when the copy lacks the parts

@@ -89,7 +89,7 @@ void TaskService::from_client() {
     // Python's scheduler checks the signature without recording it (content=False).
     auto raw = session_.verify(std::move(frames), /*record_digest=*/false);
     Result<Ok, wire::DecodeError> header = wire::DecodeError{};
-    if (raw) header = header_scan_.run(wire::view(raw->frames[raw->env.header()]));
+    if (raw) header = request_header_scan_.run(wire::view(raw->frames[raw->env.header()]));
     if (!raw || !header) {
       wire::DecodeError err = raw ? header.error() : raw.error();
       if (raw) err.detail = "header";
@@ -98,7 +98,7 @@ void TaskService::from_client() {
     }
     if (raw->identity_count() < 1) continue;
     const auto& env = raw->env;
-    std::string msg_id = header_scan_.string_or("msg_id");
+    std::string msg_id = request_header_scan_.string_or("msg_id");
     const std::string_view md_text = wire::view(raw->frames[env.metadata()]);
     if (!request_md_scan_.run(md_text) || msg_id.empty()) {
       if (bad_limit_.allow()) log_->warn("dropping a task request with bad metadata or no msg_id");
@@ -134,8 +134,8 @@ void TaskService::from_client() {
     }
     IndexedFields fields;
     fields.msg_id = msg_id;
-    fields.date = header_scan_.value_or_null("date");
-    fields.session = header_scan_.value_or_null("session");
+    fields.date = request_header_scan_.value_or_null("date");
+    fields.session = request_header_scan_.value_or_null("session");
     fields.label = std::move(label);
     monitor_authenticated(kAuthenticatedTaskIn, raw->frames, std::move(fields), engine);
     Stored s;
@@ -159,7 +159,7 @@ void TaskService::from_engine() {
       continue;
     }
     const auto& env = raw->env;
-    if (!header_scan_.run(wire::view(raw->frames[env.header()])) ||
+    if (!reply_header_scan_.run(wire::view(raw->frames[env.header()])) ||
         !reply_md_scan_.run(wire::view(raw->frames[env.metadata()])) ||
         !parent_scan_.run(wire::view(raw->frames[env.parent()]))) {
       if (bad_limit_.allow()) log_->warn("dropping an engine reply with bad JSON");
@@ -172,7 +172,7 @@ void TaskService::from_engine() {
     bool deps_met = met == nullptr || !met->is_boolean() || met->get<bool>();
     IndexedFields fields;
     fields.msg_id = msg_id;
-    fields.date = header_scan_.value_or_null("date");
+    fields.date = reply_header_scan_.value_or_null("date");
     fields.engine = reply_md_scan_.string_or("engine", engine);
     fields.started = reply_md_scan_.value_or_null("started");
     // Client gets [client, engine, <IDS|MSG>, ...].

@@ -70,7 +70,8 @@ class TaskService {
   std::shared_ptr<spdlog::logger> log_;
   log::RateLimit bad_limit_;
   // The fields read from each message part on the per-task path, without a JSON tree.
-  wire::FieldScan header_scan_{"msg_id", "date", "session"};
+  wire::FieldScan request_header_scan_{"msg_id", "date", "session"};
+  wire::FieldScan reply_header_scan_{"date"};
   wire::FieldScan request_md_scan_{"targets", "retries", "timeout", "after", "follow", "label"};
   wire::FieldScan parent_scan_{"msg_id"};
   wire::FieldScan reply_md_scan_{"status", "dependencies_met", "engine", "started"};
