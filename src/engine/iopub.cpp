@@ -193,14 +193,23 @@ void IopubPublisher::send_batch(std::deque<Outgoing>& batch) {
   for (auto& item : batch) send_one(item);
 }
 
+const std::string& IopubPublisher::packed_parent(const std::shared_ptr<const Json>& parent) {
+  static const std::string kEmpty = "{}";
+  if (!parent) return kEmpty;
+  if (parent != packed_for_) {  // a request's status and output share one packing
+    packed_parent_ = wire::Session::pack(*parent);
+    packed_for_ = parent;
+  }
+  return packed_parent_;
+}
+
 void IopubPublisher::send_one(Outgoing& item) {
   try {
-    wire::Message m =
-        make_message(*session_, ids_, item.msg_type, std::move(item.content),
-                     item.parent ? *item.parent : Json::object(), std::move(item.metadata));
-    m.identities.push_back(std::move(item.topic));
-    m.buffers = std::move(item.buffers);
-    wire::Frames frames = session_->serialize(std::move(m));
+    // written as text: header, parent and the two small parts need no message tree
+    wire::Frames frames = session_->serialize_packed(
+        {std::move(item.topic)}, session_->header_text(item.msg_type, ids_.next()),
+        packed_parent(item.parent), wire::Session::pack(item.metadata),
+        wire::Session::pack(item.content), std::move(item.buffers));
     for (std::size_t i = 0; i < frames.size(); ++i) {
       socket_->send(frames[i],
                     i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);

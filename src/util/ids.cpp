@@ -42,11 +42,28 @@ std::string iso8601(WallTime t) {
   std::time_t tt = static_cast<std::time_t>(secs);
   std::tm tm{};
   ::gmtime_r(&tt, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<long long>(frac));
-  return buf;
+  // "YYYY-MM-DDTHH:MM:SS.ffffffZ", written digit by digit (this runs for every message sent)
+  std::string out(27, '0');
+  auto put = [&out](std::size_t end, long long v, int width) {
+    for (int i = 0; i < width; ++i, v /= 10) out[end - i] = static_cast<char>('0' + v % 10);
+  };
+  long long year = tm.tm_year + 1900;
+  if (year < 0 || year > 9999) year = year < 0 ? 0 : 9999;  // outside ISO-8601's basic range
+  put(3, year, 4);
+  out[4] = '-';
+  put(6, tm.tm_mon + 1, 2);
+  out[7] = '-';
+  put(9, tm.tm_mday, 2);
+  out[10] = 'T';
+  put(12, tm.tm_hour, 2);
+  out[13] = ':';
+  put(15, tm.tm_min, 2);
+  out[16] = ':';
+  put(18, tm.tm_sec, 2);
+  out[19] = '.';
+  put(25, frac, 6);
+  out[26] = 'Z';
+  return out;
 }
 
 namespace {

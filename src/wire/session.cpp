@@ -95,6 +95,48 @@ Session::Session(SessionConfig config)
       id_(config.session_id.empty() ? new_id() : std::move(config.session_id)),
       username_(config.username.empty() ? default_username() : std::move(config.username)) {
   msg_id_prefix_ = id_ + "_" + std::to_string(::getpid()) + "_";
+  append_json_string(username_json_, username_);
+  append_json_string(id_json_, id_);
+}
+
+void Session::append_json_string(std::string& out, std::string_view s) {
+  bool plain = true;
+  for (unsigned char c : s) {
+    if (c < 0x20 || c > 0x7e || c == '"' || c == '\\') {
+      plain = false;
+      break;
+    }
+  }
+  if (!plain) {
+    out += pack(Json(s));
+    return;
+  }
+  out.push_back('"');
+  out.append(s);
+  out.push_back('"');
+}
+
+std::string Session::header_text(std::string_view msg_type, std::string_view msg_id) {
+  std::string out;
+  out.reserve(160 + 2 * id_json_.size() + username_json_.size() + msg_type.size());
+  out.append("{\"msg_id\":");
+  if (msg_id.empty()) {
+    append_json_string(out, msg_id_prefix_ + std::to_string(counter_++));
+  } else {
+    append_json_string(out, msg_id);
+  }
+  out.append(",\"msg_type\":");
+  append_json_string(out, msg_type);
+  out.append(",\"username\":");
+  out.append(username_json_);
+  out.append(",\"session\":");
+  out.append(id_json_);
+  out.append(",\"date\":\"");
+  out.append(iso8601_now());
+  out.append("\",\"version\":\"");
+  out.append(kProtocolVersion);
+  out.append("\"}");
+  return out;
 }
 
 Json Session::make_header(std::string_view msg_type) {
@@ -152,8 +194,10 @@ Frames Session::serialize_packed(const std::vector<std::string>& identities, std
 }
 
 Frames Session::serialize(Message&& msg) const {
-  return serialize_packed(msg.identities, pack(msg.header), pack(msg.parent_header),
-                          pack(msg.metadata), pack(msg.content), std::move(msg.buffers));
+  std::string parent =
+      msg.parent_text.empty() ? pack(msg.parent_header) : std::move(msg.parent_text);
+  return serialize_packed(msg.identities, pack(msg.header), std::move(parent), pack(msg.metadata),
+                          pack(msg.content), std::move(msg.buffers));
 }
 
 namespace {
@@ -378,6 +422,7 @@ Result<Message, DecodeError> Session::parse(RawMessage&& raw) {
   m.identities.reserve(e.delim);
   for (std::size_t i = 0; i < e.delim; ++i) m.identities.emplace_back(view(raw.frames[i]));
   m.header = std::move(raw.header);
+  m.header_text = view(raw.frames[e.header()]);
   static constexpr const char* kNames[] = {"parent_header", "metadata", "content"};
   Json* targets[] = {&m.parent_header, &m.metadata, &m.content};
   for (std::size_t k = 0; k < 3; ++k) {
@@ -403,6 +448,7 @@ Result<Message, DecodeError> Session::parse_authenticated(Frames&& frames, PrePa
   Message m;
   m.identities.reserve(delim);
   for (std::size_t i = 0; i < delim; ++i) m.identities.emplace_back(view(frames[i]));
+  m.header_text = view(frames[e.header()]);
   static constexpr const char* kNames[] = {"header", "parent_header", "metadata", "content"};
   std::optional<Json>* given[] = {&pre.header, &pre.parent, &pre.metadata, nullptr};
   Json* targets[] = {&m.header, &m.parent_header, &m.metadata, &m.content};

@@ -79,6 +79,7 @@ class IopubPublisher final : public Publisher {
   void drain();
   void send_batch(std::deque<Outgoing>& batch);
   void send_one(Outgoing& item);
+  const std::string& packed_parent(const std::shared_ptr<const wire::Json>& parent);
   void flush_now();
   void flush_soon();
   void arm_timer(std::chrono::steady_clock::time_point due);
@@ -111,6 +112,9 @@ class IopubPublisher final : public Publisher {
   // The IOPub thread's, except as above
   std::unique_ptr<zmq::socket_t> socket_;
   std::unique_ptr<wire::Session> session_;
+  // the parent header last packed, and its text (owned like socket_)
+  std::shared_ptr<const wire::Json> packed_for_;
+  std::string packed_parent_;
   std::chrono::steady_clock::time_point last_flush_{};
   net::Reactor::TimerId timer_ = 0;
   std::chrono::steady_clock::time_point timer_due_{};

@@ -113,7 +113,8 @@ class ShellHandler {
  private:
   wire::Message make_reply(const wire::Message& request, std::string_view type, wire::Json content,
                            wire::Json metadata);
-  void publish_status(const wire::Json& parent, std::string_view state);
+  // status of the request being handled (the publisher's current parent)
+  void publish_status(std::string_view state);
 
   EngineIdentity engine_;
   Interpreter& interpreter_;

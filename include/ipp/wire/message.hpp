@@ -56,6 +56,12 @@ struct Message {
   Json metadata = Json::object();
   Json content = Json::object();
   Frames buffers;
+  // The header as the JSON text it arrived in (set when parsed from frames; empty for a message
+  // built here), so that a reply or status can send it as its parent header without packing.
+  std::string header_text;
+  // When not empty, Session::serialize sends this text as the parent header instead of packing
+  // parent_header (they must say the same thing).
+  std::string parent_text;
 
   std::string msg_type() const { return header.value("msg_type", std::string()); }
   std::string msg_id() const { return header.value("msg_id", std::string()); }

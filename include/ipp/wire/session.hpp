@@ -72,6 +72,9 @@ class Session {
   // A header as jupyter_client 7 writes it: msg_id "<session>_<pid>_<counter>", msg_type,
   // username, session, date (ISO-8601, microseconds, Z) and version "5.3".
   Json make_header(std::string_view msg_type);
+  // The same header packed, written as text without building a tree; an empty `msg_id` takes
+  // this session's next one.
+  std::string header_text(std::string_view msg_type, std::string_view msg_id = {});
 
   // A complete message with a fresh header.
   Message make(std::string_view msg_type, Json content = Json::object(),
@@ -103,6 +106,8 @@ class Session {
   static Result<Envelope, DecodeError> envelope(const Frames& frames);
 
   static std::string pack(const Json& j);
+  // Appends `s` as a JSON string literal, escaped as pack escapes it.
+  static void append_json_string(std::string& out, std::string_view s);
   static Result<Json, DecodeError> unpack(std::string_view bytes);
   // unpack's checks without building the tree.
   static Result<Ok, DecodeError> check(std::string_view bytes);
@@ -114,6 +119,9 @@ class Session {
   std::string username_;
   std::string msg_id_prefix_;
   std::uint64_t counter_ = 0;
+  // username_ and id_ as JSON string literals (quoted, escaped), for header_text
+  std::string username_json_;
+  std::string id_json_;
 };
 
 // Reads chosen top-level members of a JSON object text without building a tree, while checking

@@ -89,7 +89,17 @@ std::string reply_type(std::string_view request_type) {
 
 namespace {
 
-Json engine_md(const std::string& uuid) { return Json{{"engine", uuid}}; }
+Json engine_md(const std::string& uuid) {
+  Json md = Json::object();
+  md["engine"] = uuid;
+  return md;
+}
+
+Json status_content(std::string_view state) {
+  Json c = Json::object();
+  c["execution_state"] = state;
+  return c;
+}
 
 // Error content for a failure outside user code (the bridge itself failed): the same shape as
 // ipyparallel's, so clients raise a RemoteError instead of hanging.
@@ -120,13 +130,15 @@ wire::Message ShellHandler::make_reply(const wire::Message& request, std::string
                                        Json content, Json metadata) {
   wire::Message r =
       make_message(session_, ids_, type, std::move(content), request.header, std::move(metadata));
+  r.parent_text = request.header_text;  // the request's header as it came, not packed again
   r.identities = request.identities;
   return r;
 }
 
-void ShellHandler::publish_status(const Json& parent, std::string_view state) {
-  publisher_.publish(engine_.topic("status"), std::string(msg::kStatus),
-                     Json{{"execution_state", state}}, parent, engine_md(engine_.uuid));
+void ShellHandler::publish_status(std::string_view state) {
+  // a null parent is the request handed to set_parent at the start of handle(): this one
+  publisher_.publish(engine_.topic("status"), std::string(msg::kStatus), status_content(state),
+                     Json(nullptr), engine_md(engine_.uuid));
 }
 
 bool ShellHandler::take_stop_on_error() { return std::exchange(stop_on_error_, false); }
@@ -135,7 +147,7 @@ void ShellHandler::handle(wire::Message&& request, const Reply& reply, bool queu
   const std::string type = request.msg_type();
   const std::string msg_id = request.msg_id();
   publisher_.set_parent(request.header);
-  publish_status(request.header, "busy");
+  publish_status("busy");
 
   bool by_id = aborts_.take(msg_id);
   if (by_id || (queued_abort && type == msg::kExecuteRequest)) {
@@ -145,7 +157,7 @@ void ShellHandler::handle(wire::Message&& request, const Reply& reply, bool queu
     finish_metadata(md, status, engine_);
     reply(make_reply(request, reply_type(type), status, std::move(md)));
     // ipyparallel's should_handle returns before the idle; ipykernel's _aborting path publishes it
-    if (!by_id) publish_status(request.header, "idle");
+    if (!by_id) publish_status("idle");
     return;
   }
 
@@ -186,12 +198,12 @@ void ShellHandler::handle(wire::Message&& request, const Reply& reply, bool queu
       content = Json{{"status", "error"}, {"ename", "EngineError"}, {"evalue", e.what()}};
     }
     reply(make_reply(request, msg::kKernelInfoReply, std::move(content), engine_md(engine_.uuid)));
-    publish_status(request.header, "idle");
+    publish_status("idle");
     return;
   } else {
     // ipykernel: "Unknown message type" and no reply; busy/idle are still published
     spdlog::warn("Unknown message type: '{}'", type);
-    publish_status(request.header, "idle");
+    publish_status("idle");
     return;
   }
 
@@ -200,7 +212,7 @@ void ShellHandler::handle(wire::Message&& request, const Reply& reply, bool queu
   wire::Message r = make_reply(request, reply_type(type), std::move(content), std::move(md));
   r.buffers = std::move(buffers);
   reply(std::move(r));
-  publish_status(request.header, "idle");
+  publish_status("idle");
 }
 
 // ------------------------------------------------------------------------- ControlHandler
@@ -254,8 +266,8 @@ wire::Message ControlHandler::make_reply(const wire::Message& request, std::stri
 }
 
 void ControlHandler::publish_status(const Json& parent, std::string_view state) {
-  publisher_.publish(engine_.topic("status"), std::string(msg::kStatus),
-                     Json{{"execution_state", state}}, parent, engine_md(engine_.uuid));
+  publisher_.publish(engine_.topic("status"), std::string(msg::kStatus), status_content(state),
+                     parent, engine_md(engine_.uuid));
 }
 
 void ControlHandler::handle(wire::Message&& request, const Reply& reply) {

@@ -1,6 +1,7 @@
 // Wire-level tests of the Session codec against jupyter_client's own Session: golden vectors
 // made by Python are verified and parsed byte for byte, messages built here are decoded by Python,
 // and every kind of tampering is rejected with its own error.
+#include <ipp/util/ids.hpp>
 #include <ipp/wire/msg_types.hpp>
 #include <ipp/wire/session.hpp>
 
@@ -451,5 +452,48 @@ TEST(FieldScan, RefusesWhatUnpackRefusesWithTheSameKind) {
     }
   }
 }
+TEST(SessionHeaderText, SaysWhatPackingMakeHeaderSays) {
+  // a username that needs escaping, and one that needs none
+  for (std::string user : {std::string("alice"), std::string("a \"q\" \\ b\tc \xc3\xa9")}) {
+    Session session(SessionConfig{"k", "hmac-sha256", "s-1", user});
+    std::string text = session.header_text(msg::kStatus, "e_1_7");
+    auto parsed = Session::unpack(text);
+    ASSERT_TRUE(parsed) << text;
+    Json made = session.make_header(msg::kStatus);
+    ASSERT_EQ(parsed->size(), made.size());
+    auto it = made.begin();
+    for (auto jt = parsed->begin(); jt != parsed->end(); ++jt, ++it) {
+      EXPECT_EQ(jt.key(), it.key());  // same members in the same order
+    }
+    EXPECT_EQ((*parsed)["msg_id"], "e_1_7");
+    EXPECT_EQ((*parsed)["msg_type"], "status");
+    EXPECT_EQ((*parsed)["username"], user);
+    EXPECT_EQ((*parsed)["session"], "s-1");
+    EXPECT_EQ((*parsed)["version"], made["version"]);
+    EXPECT_TRUE(parse_iso8601((*parsed)["date"].get<std::string>()));
+    // with no msg_id, the session's own counter, as make_header
+    auto own = Session::unpack(session.header_text(msg::kStatus));
+    ASSERT_TRUE(own);
+    EXPECT_EQ((*own)["msg_id"].get<std::string>().rfind("s-1_", 0), 0u);
+    EXPECT_NE((*own)["msg_id"], made["msg_id"]);
+  }
+}
+
+TEST(SessionHeaderText, ParsedMessagesKeepTheirHeaderTextAndRepliesCanSendIt) {
+  Session client(SessionConfig{"k", "hmac-sha256", "client", "u"});
+  Session engine(SessionConfig{"k", "hmac-sha256", "engine", "u"});
+  Message request = client.make(msg::kApplyRequest);
+  Json sent_header = request.header;
+  auto decoded = engine.deserialize(client.serialize(std::move(request)));
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(Session::unpack(decoded->header_text).value(), sent_header);
+
+  Message reply = engine.make(msg::kApplyReply, Json{{"status", "ok"}});
+  reply.parent_text = decoded->header_text;  // sent as it is
+  auto back = client.deserialize(engine.serialize(std::move(reply)));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->parent_header, sent_header);
+}
+
 }  // namespace
 }  // namespace ipp::wire

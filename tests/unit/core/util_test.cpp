@@ -25,6 +25,15 @@ TEST(Iso8601, RoundTripsWithMicroseconds) {
   EXPECT_EQ(parse_iso8601(s), t);
 }
 
+TEST(Iso8601, PadsEveryField) {
+  EXPECT_EQ(iso8601(WallTime(std::chrono::microseconds(0))), "1970-01-01T00:00:00.000000Z");
+  // 2001-02-03T04:05:06.000007Z
+  EXPECT_EQ(iso8601(WallTime(std::chrono::microseconds(981173106000007LL))),
+            "2001-02-03T04:05:06.000007Z");
+  // before the epoch the fraction still counts up from the second before
+  EXPECT_EQ(iso8601(WallTime(std::chrono::microseconds(-1))), "1969-12-31T23:59:59.999999Z");
+}
+
 TEST(Iso8601, AcceptsWhatPythonAccepts) {
   auto base = parse_iso8601("2026-11-26T10:46:13Z");
   ASSERT_TRUE(base);

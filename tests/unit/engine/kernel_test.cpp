@@ -25,6 +25,8 @@ class FakePublisher : public Publisher {
  public:
   void publish(std::string topic, std::string msg_type, Json content, Json parent_header,
                Json metadata, wire::Frames buffers) override {
+    // as IopubPublisher: a null parent is the one set by set_parent
+    if (parent_header.is_null()) parent_header = parent;
     out.push_back({std::move(topic), std::move(msg_type), std::move(content),
                    std::move(parent_header), std::move(metadata), buffers.size()});
   }
