@@ -142,6 +142,32 @@ def test_queue_status(hub, rc):
     wait_for(lambda: rc.queue_status()[0]["queue"] == 0 and rc.queue_status()[1]["tasks"] == 0, 10)
 
 
+def test_hub_counts_a_task_once_its_result_is_in(hub, rc):
+    """A client holding a load-balanced result asks the hub at once: the task is completed.
+
+    Our hub takes in the schedulers' task copies in batches, and reads the waiting ones before
+    answering any query, so its answer is already current. Python's hub reads them concurrently
+    with queries, so for it the test waits for the count instead.
+    """
+    lv = rc.load_balanced_view()
+    current_at_once = hub.impl.controller == "cpp"
+    for i in range(20):
+        before = rc.queue_status()
+        done_before = before[0]["completed"] + before[1]["completed"]
+        ar = lv.apply_async(double, i)
+        assert ar.get(timeout=scaled(30)) == 2 * i
+
+        def counted():
+            qs = rc.queue_status()
+            return qs if qs[0]["completed"] + qs[1]["completed"] == done_before + 1 else None
+
+        qs = counted() if current_at_once else wait_for(counted, 10, message="the hub's count")
+        assert qs is not None, f"task {i}: the hub did not count it yet: {rc.queue_status()}"
+        assert qs[0]["tasks"] == 0 and qs[1]["tasks"] == 0
+        verbose = rc.queue_status(verbose=True)
+        assert ar.msg_ids[0] in verbose[0]["completed"] + verbose[1]["completed"]
+
+
 def test_result_status_and_get_result_from_another_client(hub, rc, fresh_client):
     direct_id, lb_id, exec_id = run_some(rc)
     ids = [direct_id, lb_id, exec_id]

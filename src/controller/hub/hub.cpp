@@ -64,7 +64,7 @@ Hub::~Hub() {
 void Hub::attach(net::Reactor& reactor) {
   reactor_ = &reactor;
   reactor.add(s_.query, [this] { on_query(); });
-  reactor.add(s_.monitor, [this] { on_monitor(); });
+  reactor.add(s_.monitor, [this] { on_monitor_paced(); });
   reactor.add(s_.hb_pong, [this] { on_pong(); });
   reactor.add(s_.notification, [this] { on_subscription(); });
   reactor.add(s_.resubmit, [this] {
@@ -90,6 +90,7 @@ void Hub::attach(net::Reactor& reactor) {
 // --- heartbeat --------------------------------------------------------------------------------
 
 void Hub::beat() {
+  on_monitor();  // an engine found dead now has its tasks as they are
   auto b = hearts_.beat(std::chrono::steady_clock::now());
   s_.hb_ping.send(zmq::buffer(b.ping), zmq::send_flags::dontwait);
   for (const auto& uuid : b.failed_hearts) {
@@ -396,6 +397,7 @@ void Hub::send_reply(const std::vector<std::string>& route, std::string_view msg
 }
 
 void Hub::on_query() {
+  on_monitor();  // answer from the state as of now: take in the task copies waiting first
   Frames frames;
   for (int budget = 0; budget < 1000 && net::recv_frames(s_.query, frames); ++budget) {
     auto decoded = session_.deserialize(std::move(frames));
@@ -818,6 +820,20 @@ void Hub::db_error(const db::DbError& e, const char* what, const std::string& ms
   if (db_limit_.allow()) {
     log_->error("db::DB Error ({}) for {}: {}: {}", what, msg_id, e.ename, e.evalue);
   }
+}
+
+void Hub::on_monitor_paced() {
+  on_monitor();
+  if (options_.monitor_pace.count() <= 0 || monitor_paused_) return;
+  // Copies arrive one or two per task; at a client's pace every one would cost the hub a wake-up
+  // of its own. The hub reads them at most once per pace instead (anything that reads the
+  // hub's state reads the pipe first, see on_query and beat).
+  monitor_paused_ = true;
+  reactor_->remove(s_.monitor);
+  reactor_->call_later(options_.monitor_pace, [this] {
+    monitor_paused_ = false;
+    reactor_->add(s_.monitor, [this] { on_monitor_paced(); });
+  });
 }
 
 void Hub::on_monitor() {

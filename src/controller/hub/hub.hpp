@@ -52,6 +52,9 @@ struct HubOptions {
   // Completed msg_ids answered from memory by status-only result requests; older ones are
   // looked up in the record store. Python keeps them all, which grows without bound.
   std::size_t completed_window = 200000;
+  // The hub reads the task copies from the schedulers at most once per this interval (0: as
+  // they come), so that one wake-up takes in several.
+  std::chrono::milliseconds monitor_pace{2};
 };
 
 class Hub {
@@ -82,6 +85,7 @@ class Hub {
   // sockets
   void on_query();
   void on_monitor();
+  void on_monitor_paced();
   void on_pong();
   void on_subscription();
   void beat();
@@ -157,6 +161,7 @@ class Hub {
   std::unique_ptr<db::TaskDb> db_;
   wire::Session session_;
   net::Reactor* reactor_ = nullptr;
+  bool monitor_paused_ = false;
   heartbeat::HeartMonitor hearts_;
   std::shared_ptr<spdlog::logger> log_;
   log::RateLimit bad_query_limit_, bad_monitor_limit_, bad_pong_limit_, db_limit_;
