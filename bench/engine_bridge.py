@@ -6,6 +6,7 @@ task. Prints microseconds per call (median of five rounds) and, with --profile, 
 cProfile listing.
 
     /usr/bin/python3 bench/engine_bridge.py [--calls 5000] [--profile] [--bridge-dir DIR]
+        [--pause-ms MS]
 
 --bridge-dir loads ipp_engine_bridge.py from another directory (an older checkout) for an A/B.
 """
@@ -46,6 +47,9 @@ def main() -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--calls", type=int, default=5000)
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--pause-ms", type=float, default=0.0,
+                    help="also time calls made after this long idle each (CPU time per call), "
+                         "as an engine fed by one client sees them")
     ap.add_argument("--bridge-dir", default=str(REPO / "src" / "engine" / "python"))
     a = ap.parse_args()
     sys.path.insert(0, a.bridge_dir)
@@ -64,9 +68,19 @@ def main() -> int:
         for i in range(a.calls):
             bridge.apply(f"r{r}-{i}", buffers)
         rounds.append((time.perf_counter() - t0) / a.calls * 1e6)
+    paused = []
+    if a.pause_ms > 0:
+        for i in range(min(a.calls, 2000)):
+            time.sleep(a.pause_ms / 1000)
+            t0 = time.thread_time_ns()
+            bridge.apply(f"p{i}", buffers)
+            paused.append((time.thread_time_ns() - t0) / 1000)
     sys.stdout, sys.stderr = out, err
     print(f"Bridge.apply of a no-op: {statistics.median(rounds):.1f} µs per call "
           f"(median of 5 rounds of {a.calls}; min {min(rounds):.1f}, max {max(rounds):.1f})")
+    if paused:
+        print(f"after {a.pause_ms:g} ms idle each: {statistics.median(paused):.1f} µs of CPU per "
+              f"call (median of {len(paused)} calls)")
     if a.profile:
         prof = cProfile.Profile()
         sys.stdout = bridge._streams[0] if bridge._streams else sys.stdout

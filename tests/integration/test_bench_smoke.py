@@ -144,9 +144,12 @@ def test_outputs(results):
 def test_engine_bridge_benchmark():
     # bench/engine_bridge.py: the Python cost of one apply_request in our engine
     proc = subprocess.run([PYTHON, str(REPO / "bench" / "engine_bridge.py"), "--calls", "50",
-                           "--profile"], capture_output=True, text=True, timeout=120)
+                           "--profile", "--pause-ms", "0.5"],
+                          capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    first = proc.stdout.splitlines()[0]
+    first, second = proc.stdout.splitlines()[:2]
     assert first.startswith("Bridge.apply of a no-op: ") and "µs per call" in first, first
     assert float(first.split(": ")[1].split()[0]) > 0
+    assert second.startswith("after 0.5 ms idle each: ") and "(median of 50 calls)" in second, second
+    assert float(second.split(": ")[1].split()[0]) > 0
     assert "function calls" in proc.stdout  # the cProfile listing
