@@ -4,7 +4,9 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdlib>
+#include <string>
 
 namespace ipp::wire {
 
@@ -223,115 +225,284 @@ FieldScan::FieldScan(std::initializer_list<std::string_view> keys)
     : keys_(keys), states_(keys.size(), State::Absent), values_(keys.size()) {}
 
 // nlohmann's SAX interface: every event returns true to go on. Depth 1 is the top object.
-struct FieldScanHandler {
-  using number_integer_t = Json::number_integer_t;
-  using number_unsigned_t = Json::number_unsigned_t;
-  using number_float_t = Json::number_float_t;
-  using string_t = Json::string_t;
-  using binary_t = Json::binary_t;
+namespace {
 
-  FieldScan& scan;
-  int depth = 0;
-  bool started = false;
-  bool not_object = false;   // the top value is not an object (the text is still checked)
-  int slot = -1;             // wanted member whose value comes next (depth 1)
-  int fresh = -1;            // wanted member whose array/object just opened (empty so far)
+// A JSON checker with nlohmann's acceptance, over text already checked as UTF-8: RFC 8259's
+// grammar, one UTF-8 byte order mark skipped at the start, unpaired surrogate escapes refused,
+// and numbers that do not fit a double (1e400) refused. It walks the text once, byte by byte,
+// with an explicit stack (no recursion, so no depth limit) and builds nothing.
+class JsonChecker {
+ public:
+  explicit JsonChecker(std::string_view text) : p_(text.data()), end_(text.data() + text.size()) {
+    if (end_ - p_ >= 3 && static_cast<unsigned char>(p_[0]) == 0xEF &&
+        static_cast<unsigned char>(p_[1]) == 0xBB && static_cast<unsigned char>(p_[2]) == 0xBF) {
+      p_ += 3;
+    }
+  }
 
-  int index_of(std::string_view k) const {
-    for (std::size_t i = 0; i < scan.keys_.size(); ++i) {
-      if (scan.keys_[i] == k) return static_cast<int>(i);
-    }
-    return -1;
+  const char* pos() const { return p_; }
+  bool at(char c) const { return p_ < end_ && *p_ == c; }
+  bool at_end() const { return p_ == end_; }
+  void skip_ws() {
+    while (p_ < end_ && (*p_ == ' ' || *p_ == '\t' || *p_ == '\n' || *p_ == '\r')) ++p_;
   }
-  void set(int i, Json v) {
-    scan.states_[i] = FieldScan::State::Value;
-    scan.values_[i] = std::move(v);
-  }
-  // Any event inside a just-opened wanted composite makes it non-empty.
-  void touch() {
-    if (fresh < 0) return;
-    scan.states_[fresh] = FieldScan::State::Nested;
-    scan.values_[fresh] = nullptr;
-    scan.nested_ = true;
-    fresh = -1;
-  }
-  // A scalar event: `make` builds its value, only when it is a wanted top-level member.
-  template <typename Make>
-  bool scalar(Make&& make) {
-    if (!started) {
-      started = true;
-      not_object = true;
-      return true;
-    }
-    touch();
-    if (depth == 1 && slot >= 0) set(slot, make());
-    slot = -1;
+  bool eat(char c) {
+    if (!at(c)) return false;
+    ++p_;
     return true;
   }
-  bool open(bool object) {
-    if (!started) {
-      started = true;
-      not_object = !object;
-      depth = 1;
-      return true;
+
+  // One string at the cursor (which is on its opening quote); `escaped` says whether it holds
+  // any escape, so a caller can compare plain keys byte for byte.
+  bool string(bool* escaped = nullptr) {
+    if (!eat('"')) return false;
+    bool any = false;
+    while (p_ < end_) {
+      unsigned char c = static_cast<unsigned char>(*p_);
+      if (c == '"') {
+        ++p_;
+        if (escaped != nullptr) *escaped = any;
+        return true;
+      }
+      if (c < 0x20) return false;
+      if (c != '\\') {
+        ++p_;
+        continue;
+      }
+      any = true;
+      if (++p_ >= end_) return false;
+      switch (*p_) {
+        case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+          ++p_;
+          break;
+        case 'u': {
+          unsigned cp = 0;
+          if (!hex4(&cp)) return false;
+          if (cp >= 0xDC00 && cp <= 0xDFFF) return false;  // a low surrogate first
+          if (cp >= 0xD800 && cp <= 0xDBFF) {              // must be followed by a low one
+            if (end_ - p_ < 2 || p_[0] != '\\' || p_[1] != 'u') return false;
+            ++p_;
+            unsigned low = 0;
+            if (!hex4(&low) || low < 0xDC00 || low > 0xDFFF) return false;
+          }
+          break;
+        }
+        default:
+          return false;
+      }
     }
-    touch();
-    if (depth == 1 && slot >= 0) fresh = slot;
-    slot = -1;
-    ++depth;
-    return true;
-  }
-  bool close(bool object) {
-    if (fresh >= 0) {
-      set(fresh, object ? Json::object() : Json::array());
-      fresh = -1;
-    }
-    --depth;
-    return true;
-  }
-  bool null() { return scalar([] { return Json(nullptr); }); }
-  bool boolean(bool v) { return scalar([v] { return Json(v); }); }
-  bool number_integer(number_integer_t v) { return scalar([v] { return Json(v); }); }
-  bool number_unsigned(number_unsigned_t v) { return scalar([v] { return Json(v); }); }
-  bool number_float(number_float_t v, const string_t& /*text*/) {
-    return scalar([v] { return Json(v); });
-  }
-  bool string(string_t& v) { return scalar([&v] { return Json(std::move(v)); }); }
-  bool binary(binary_t& v) { return scalar([&v] { return Json::binary(std::move(v)); }); }
-  bool start_object(std::size_t /*n*/) { return open(true); }
-  bool start_array(std::size_t /*n*/) { return open(false); }
-  bool end_object() { return close(true); }
-  bool end_array() { return close(false); }
-  bool key(string_t& k) {
-    touch();
-    if (depth == 1 && !not_object) {
-      slot = index_of(k);
-    }
-    return true;
-  }
-  bool parse_error(std::size_t /*pos*/, const std::string& /*token*/,
-                   const nlohmann::detail::exception& /*e*/) {
     return false;
   }
+
+  // One value of any kind at the cursor, containers included.
+  bool value() {
+    std::string stack;  // '{' or '[' per open container
+    for (;;) {
+      skip_ws();
+      if (p_ >= end_) return false;
+      bool done_one = true;  // a complete value was read (not a container just opened)
+      switch (*p_) {
+        case '{':
+          ++p_;
+          skip_ws();
+          if (eat('}')) break;
+          stack.push_back('{');
+          if (!member_key()) return false;
+          done_one = false;
+          break;
+        case '[':
+          ++p_;
+          skip_ws();
+          if (eat(']')) break;
+          stack.push_back('[');
+          done_one = false;
+          break;
+        case '"':
+          if (!string()) return false;
+          break;
+        case 't':
+          if (!literal("true")) return false;
+          break;
+        case 'f':
+          if (!literal("false")) return false;
+          break;
+        case 'n':
+          if (!literal("null")) return false;
+          break;
+        default:
+          if (!number()) return false;
+      }
+      if (!done_one) continue;
+      // after a complete value: close containers, or go on to the next element
+      for (;;) {
+        if (stack.empty()) return true;
+        skip_ws();
+        if (eat(',')) {
+          if (stack.back() == '{') {
+            skip_ws();
+            if (!member_key()) return false;
+          }
+          break;
+        }
+        if (!eat(stack.back() == '{' ? '}' : ']')) return false;
+        stack.pop_back();
+      }
+    }
+  }
+
+  // `"key" :` at the cursor (after whitespace).
+  bool member_key(std::string_view* raw = nullptr, bool* escaped = nullptr) {
+    const char* start = p_;
+    if (!string(escaped)) return false;
+    if (raw != nullptr) *raw = std::string_view(start + 1, static_cast<std::size_t>(p_ - start - 2));
+    skip_ws();
+    return eat(':');
+  }
+
+ private:
+  bool hex4(unsigned* out) {  // the cursor is on the 'u'
+    if (end_ - p_ < 5) return false;
+    unsigned v = 0;
+    for (int i = 1; i <= 4; ++i) {
+      char c = p_[i];
+      v <<= 4;
+      if (c >= '0' && c <= '9') v |= static_cast<unsigned>(c - '0');
+      else if (c >= 'a' && c <= 'f') v |= static_cast<unsigned>(c - 'a' + 10);
+      else if (c >= 'A' && c <= 'F') v |= static_cast<unsigned>(c - 'A' + 10);
+      else return false;
+    }
+    p_ += 5;
+    *out = v;
+    return true;
+  }
+  bool literal(std::string_view word) {
+    if (static_cast<std::size_t>(end_ - p_) < word.size() ||
+        std::string_view(p_, word.size()) != word) {
+      return false;
+    }
+    p_ += word.size();
+    return true;
+  }
+  static bool digit(char c) { return c >= '0' && c <= '9'; }
+  bool number() {
+    const char* start = p_;
+    eat('-');
+    if (p_ >= end_) return false;
+    if (*p_ == '0') {
+      ++p_;
+    } else if (*p_ >= '1' && *p_ <= '9') {
+      while (p_ < end_ && digit(*p_)) ++p_;
+    } else {
+      return false;
+    }
+    bool is_float = false;
+    if (eat('.')) {
+      is_float = true;
+      if (p_ >= end_ || !digit(*p_)) return false;
+      while (p_ < end_ && digit(*p_)) ++p_;
+    }
+    if (at('e') || at('E')) {
+      is_float = true;
+      ++p_;
+      if (!eat('+')) eat('-');
+      if (p_ >= end_ || !digit(*p_)) return false;
+      while (p_ < end_ && digit(*p_)) ++p_;
+    }
+    // As nlohmann: integers that overflow 64 bits become doubles, and a double that overflows is
+    // an error. Short integers cannot overflow; anything else is checked the way it converts.
+    if (is_float || p_ - start > 18) {
+      std::string token(start, p_);
+      if (!std::isfinite(std::strtod(token.c_str(), nullptr))) return false;
+    }
+    return true;
+  }
+
+  const char* p_;
+  const char* end_;
 };
 
+// The value of a checked scalar token: plain strings and the literals directly, the rest
+// (escapes, numbers) through the parser.
+Json scalar(std::string_view v) {
+  if (v.size() >= 2 && v.front() == '"' && v.find('\\') == std::string_view::npos) {
+    return Json(std::string(v.substr(1, v.size() - 2)));
+  }
+  if (v == "null") return Json(nullptr);
+  if (v == "true") return Json(true);
+  if (v == "false") return Json(false);
+  return Json::parse(v);
+}
+
+}  // namespace
+
 Result<Ok, DecodeError> FieldScan::run(std::string_view text) {
-  auto forget = [this] {
+  std::fill(states_.begin(), states_.end(), State::Absent);
+  for (auto& v : values_) v = nullptr;
+  nested_ = false;
+  auto fail = [this](DecodeErrorKind kind) -> Result<Ok, DecodeError> {
     std::fill(states_.begin(), states_.end(), State::Absent);
     for (auto& v : values_) v = nullptr;
     nested_ = false;
+    return DecodeError{kind, {}};
   };
-  forget();
-  if (!valid_utf8(text)) return DecodeError{DecodeErrorKind::InvalidUtf8, {}};
-  FieldScanHandler h{*this};
-  if (!Json::sax_parse(text.begin(), text.end(), &h)) {
-    forget();
-    return DecodeError{DecodeErrorKind::InvalidJson, {}};
+  if (!valid_utf8(text)) return fail(DecodeErrorKind::InvalidUtf8);
+  JsonChecker in(text);
+  in.skip_ws();
+  if (!in.at('{')) {
+    // not an object: still checked, so that broken text is InvalidJson as unpack says
+    if (!in.value()) return fail(DecodeErrorKind::InvalidJson);
+    in.skip_ws();
+    return fail(in.at_end() ? DecodeErrorKind::NotAnObject : DecodeErrorKind::InvalidJson);
   }
-  if (h.not_object) {
-    forget();
-    return DecodeError{DecodeErrorKind::NotAnObject, {}};
+  in.eat('{');
+  in.skip_ws();
+  if (!in.eat('}')) {
+    for (;;) {
+      in.skip_ws();
+      std::string_view raw;
+      bool escaped = false;
+      if (!in.member_key(&raw, &escaped)) return fail(DecodeErrorKind::InvalidJson);
+      int slot = -1;
+      if (!keys_.empty()) {
+        std::string unescaped;
+        std::string_view key = raw;
+        if (escaped) {  // rare: compare the decoded key
+          unescaped = Json::parse(std::string("\"") + std::string(raw) + "\"").get<std::string>();
+          key = unescaped;
+        }
+        for (std::size_t i = 0; i < keys_.size(); ++i) {
+          if (keys_[i] == key) slot = static_cast<int>(i);
+        }
+      }
+      in.skip_ws();
+      const char* begin = in.pos();
+      if (!in.value()) return fail(DecodeErrorKind::InvalidJson);
+      if (slot >= 0) {
+        std::string_view v(begin, static_cast<std::size_t>(in.pos() - begin));
+        if (v.front() == '{' || v.front() == '[') {
+          // empty unless something other than whitespace sits between the brackets
+          bool empty = v.find_first_not_of(" \t\n\r", 1) == v.size() - 1;
+          if (empty) {
+            states_[slot] = State::Value;
+            values_[slot] = v.front() == '{' ? Json::object() : Json::array();
+          } else {
+            states_[slot] = State::Nested;
+            values_[slot] = nullptr;
+            nested_ = true;
+          }
+        } else {
+          states_[slot] = State::Value;
+          values_[slot] = scalar(v);
+        }
+      }
+      in.skip_ws();
+      if (in.eat(',')) continue;
+      if (in.eat('}')) break;
+      return fail(DecodeErrorKind::InvalidJson);
+    }
   }
+  in.skip_ws();
+  if (!in.at_end()) return fail(DecodeErrorKind::InvalidJson);
   return Ok{};
 }
 

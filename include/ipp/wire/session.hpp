@@ -145,7 +145,6 @@ class FieldScan {
   Json value_or_null(std::string_view key) const;
 
  private:
-  friend struct FieldScanHandler;
   enum class State { Absent, Value, Nested };
   std::vector<std::string_view> keys_;
   std::vector<State> states_;

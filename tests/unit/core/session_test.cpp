@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <random>
 
 #include "test_support.hpp"
 
@@ -452,6 +453,96 @@ TEST(FieldScan, RefusesWhatUnpackRefusesWithTheSameKind) {
     }
   }
 }
+// The scan checks text with its own code; unpack uses nlohmann's parser. Random edits of real
+// message parts must get the same verdict (accepted, or refused with the same kind) and, when
+// accepted, the same captured members as the parsed tree.
+TEST(FieldScan, AgreesWithUnpackOnRandomEdits) {
+  const std::vector<std::string> seeds = {
+      R"({"msg_id":"a1_2_3","msg_type":"apply_request","username":"u","session":"s-1","date":"2026-11-27T01:02:03.456789Z","version":"5.3"})",
+      R"({"after": [], "follow": [], "timeout": null, "targets": [], "retries": 0, "is_broadcast": false, "label": "x"})",
+      R"({"after": ["a", "b"], "follow": {"all": true, "ids": ["c"]}, "targets": [1, 2], "retries": -3})",
+      R"({"status": "ok", "dependencies_met": true, "engine": "e-\u00e9\ud83d\ude00", "started": "2026", "n": 1.5e10})",
+      R"({"a": 0, "b": -0.0, "c": 12345678901234567890, "d": 1e308, "e": "\"\\\/\b\f\n\r\t", "f": [[], {}], "g": {}})",
+      "{\"text\": \"unicode \xe2\x9c\x93 \xe6\x97\xa5\xe6\x9c\xac\", \"x\": [true, false, null]}",
+      "\xEF\xBB\xBF {\"a\": 1}\n",
+      "[1, {\"a\": 2}]",
+      "\"just a string\"",
+  };
+  const std::string alphabet = "{}[]\":,\\ueE+-.0123456789tfnrl \t\n\x01\xc3\xa9\xed\xff";
+  FieldScan scan({"msg_id", "after", "targets", "retries", "status", "engine", "a", "c", "e",
+                  "f", "g", "n", "x", "label"});
+  std::mt19937 rng(20261127);
+  int accepted = 0, refused = 0;
+  for (int round = 0; round < 60000; ++round) {
+    std::string text = seeds[rng() % seeds.size()];
+    int edits = 1 + static_cast<int>(rng() % 3);
+    for (int k = 0; k < edits && !text.empty(); ++k) {
+      std::size_t at = rng() % (text.size() + 1);
+      char c = alphabet[rng() % alphabet.size()];
+      switch (rng() % 4) {
+        case 0: text.insert(at, 1, c); break;
+        case 1: if (at < text.size()) text.erase(at, 1); break;
+        case 2: if (at < text.size()) text[at] = c; break;
+        default: break;  // some seeds go through unchanged
+      }
+    }
+    auto scanned = scan.run(text);
+    auto unpacked = Session::unpack(text);
+    ASSERT_EQ(scanned.ok(), unpacked.ok()) << text;
+    if (!unpacked) {
+      ASSERT_EQ(scanned.error().kind, unpacked.error().kind) << text;
+      ++refused;
+      continue;
+    }
+    ++accepted;
+    for (const char* key : {"msg_id", "after", "targets", "status", "a", "e", "f", "g", "x"}) {
+      const Json& tree = *unpacked;
+      const Json* got = scan.find(key);
+      if (!tree.contains(key)) {
+        ASSERT_EQ(got, nullptr) << key << " in " << text;
+        continue;
+      }
+      const Json& want = tree[key];
+      if (want.is_structured() && !want.empty()) {
+        ASSERT_EQ(got, nullptr) << key << " in " << text;
+        ASSERT_TRUE(scan.nested()) << text;
+      } else {
+        ASSERT_NE(got, nullptr) << key << " in " << text;
+        ASSERT_EQ(*got, want) << key << " in " << text;
+      }
+    }
+  }
+  // both verdicts were exercised plenty
+  EXPECT_GT(accepted, 5000);
+  EXPECT_GT(refused, 5000);
+}
+
+TEST(FieldScan, DeepNestingNeedsNoStack) {
+  FieldScan scan({"a"});
+  std::string deep = "{\"a\": " + std::string(200000, '[') + std::string(200000, ']') + "}";
+  ASSERT_TRUE(scan.run(deep));
+  EXPECT_TRUE(scan.nested());
+  std::string open_only = "{\"a\": " + std::string(200000, '[') + "}";
+  auto r = scan.run(open_only);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, DecodeErrorKind::InvalidJson);
+}
+
+TEST(FieldScan, RefusesNumbersTooLargeForADoubleAsUnpackDoes) {
+  FieldScan scan({"n"});
+  for (std::string text : {std::string(R"({"n": 1e400})"), std::string(R"({"n": -1e400})"),
+                           "{\"n\": " + std::string(400, '9') + "}",
+                           std::string(R"({"n": 1e-400})"),
+                           std::string(R"({"n": 18446744073709551616})")}) {
+    auto scanned = scan.run(text);
+    auto unpacked = Session::unpack(text);
+    ASSERT_EQ(scanned.ok(), unpacked.ok()) << text;
+    if (unpacked) EXPECT_EQ(*scan.find("n"), (*unpacked)["n"]) << text;
+  }
+  EXPECT_FALSE(scan.run(R"({"n": 1e400})"));
+  EXPECT_TRUE(scan.run(R"({"n": 1e-400})"));
+}
+
 TEST(SessionHeaderText, SaysWhatPackingMakeHeaderSays) {
   // a username that needs escaping, and one that needs none
   for (std::string user : {std::string("alice"), std::string("a \"q\" \\ b\tc \xc3\xa9")}) {
