@@ -224,7 +224,6 @@ Result<std::size_t, DecodeError> find_delimiter(const Frames& frames) {
 FieldScan::FieldScan(std::initializer_list<std::string_view> keys)
     : keys_(keys), states_(keys.size(), State::Absent), values_(keys.size()) {}
 
-// nlohmann's SAX interface: every event returns true to go on. Depth 1 is the top object.
 namespace {
 
 // A JSON checker with nlohmann's acceptance, over text already checked as UTF-8: RFC 8259's
@@ -354,7 +353,9 @@ class JsonChecker {
   bool member_key(std::string_view* raw = nullptr, bool* escaped = nullptr) {
     const char* start = p_;
     if (!string(escaped)) return false;
-    if (raw != nullptr) *raw = std::string_view(start + 1, static_cast<std::size_t>(p_ - start - 2));
+    if (raw != nullptr) {
+      *raw = std::string_view(start + 1, static_cast<std::size_t>(p_ - start - 2));
+    }
     skip_ws();
     return eat(':');
   }
@@ -436,15 +437,16 @@ Json scalar(std::string_view v) {
 }  // namespace
 
 Result<Ok, DecodeError> FieldScan::run(std::string_view text) {
-  std::fill(states_.begin(), states_.end(), State::Absent);
-  for (auto& v : values_) v = nullptr;
-  nested_ = false;
-  auto fail = [this](DecodeErrorKind kind) -> Result<Ok, DecodeError> {
+  auto forget = [this] {  // each run starts, and each failure ends, with nothing captured
     std::fill(states_.begin(), states_.end(), State::Absent);
     for (auto& v : values_) v = nullptr;
     nested_ = false;
+  };
+  auto fail = [&forget](DecodeErrorKind kind) -> Result<Ok, DecodeError> {
+    forget();
     return DecodeError{kind, {}};
   };
+  forget();
   if (!valid_utf8(text)) return fail(DecodeErrorKind::InvalidUtf8);
   JsonChecker in(text);
   in.skip_ws();
@@ -619,7 +621,6 @@ Result<Message, DecodeError> Session::parse_authenticated(Frames&& frames, PrePa
   Message m;
   m.identities.reserve(delim);
   for (std::size_t i = 0; i < delim; ++i) m.identities.emplace_back(view(frames[i]));
-  m.header_text = view(frames[e.header()]);
   static constexpr const char* kNames[] = {"header", "parent_header", "metadata", "content"};
   std::optional<Json>* given[] = {&pre.header, &pre.parent, &pre.metadata, nullptr};
   Json* targets[] = {&m.header, &m.parent_header, &m.metadata, &m.content};

@@ -6,9 +6,9 @@
 // and display messages. A message handed over while nothing is queued or being sent is signed
 // and sent at once on the caller's thread, holding the lock (libzmq allows a socket to move
 // between threads across a full memory barrier): the busy/idle status around each request then
-// costs no thread wake-up and no hop. Stream text is buffered and published on a newline (at most every
-// `min_interval`), after `flush_interval` for a partial line, when over 1 MiB, and on request
-// (flush_streams_and_wait before a reply). Never touches Python.
+// costs no thread wake-up and no hop. Stream text is buffered and published on a newline (at
+// most every `min_interval`), after `flush_interval` for a partial line, when over 1 MiB, and on
+// request (flush_streams_and_wait before a reply). Never touches Python.
 //
 // Created by the Engine after registration (the topics need the engine id); start() spawns the
 // thread; stop() publishes what is still queued and joins. Lives until the engine stops.

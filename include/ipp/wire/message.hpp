@@ -56,8 +56,9 @@ struct Message {
   Json metadata = Json::object();
   Json content = Json::object();
   Frames buffers;
-  // The header as the JSON text it arrived in (set when parsed from frames; empty for a message
-  // built here), so that a reply or status can send it as its parent header without packing.
+  // The header as the JSON text it arrived in (set by Session::parse, so by deserialize; empty
+  // for a message built here), so that a reply can send it as its parent header without
+  // packing. parse_authenticated, the hub's path for copies it only records, leaves it empty.
   std::string header_text;
   // When not empty, Session::serialize sends this text as the parent header instead of packing
   // parent_header (they must say the same thing).
