@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ccache pkg-config git
   libzmq3-dev cppzmq-dev nlohmann-json3-dev libssl-dev libssh-dev libcli11-dev libspdlog-dev
-  libgtest-dev libgmock-dev libsqlite3-dev python3-dev pybind11-dev
+  libgtest-dev libgmock-dev libsqlite3-dev python3-dev pybind11-dev libjemalloc-dev
   python3 python3-ipyparallel python3-pytest python3-pytest-tornado python3-pytest-asyncio
   python3-zmq python3-jupyter-client python3-ipykernel python3-numpy python3-psutil
   python3-matplotlib python3-matplotlib-inline
