@@ -459,7 +459,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--systems", default="ours,python,dask")
     ap.add_argument("--engine-impl", choices=["python", "ours"], default="python",
-                    help="engines of the 'ours' system (default python until our ipengine is ready)")
+                    help="engines of the 'ours' system: Python's ipyparallel 7.1 engines (the default, "
+                         "which isolates the controller) or our ipengine")
     ap.add_argument("--engines", type=int, default=2)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
