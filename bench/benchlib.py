@@ -241,6 +241,10 @@ class IppCluster:
         return self.profile / "security" / "ipcontroller-engine.json"
 
     def controller_argv(self) -> list[str]:
+        if self.controller_kind == "floor":
+            # bench/floor: routes tasks and checks signatures, nothing else (a yardstick)
+            return [str(find_binary("floor")), "--dir", str(self.profile), "--ip", "127.0.0.1",
+                    "--verify"]
         if self.controller_kind == "ours":
             argv = [str(find_binary("ipcontroller"))]
         else:

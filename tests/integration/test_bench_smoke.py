@@ -119,6 +119,15 @@ def test_capacity(results, system):
                    system)["median"] == 0
 
 
+def test_capacity_floor(results):
+    """bench/floor, the routing-only yardstick, ran every task of the same load without error."""
+    f = _figure(results, "5 floor", "throughput", "ours")
+    _positive(f)
+    d = f["details"][0]
+    assert d["errors"] == 0 and d["tasks_done"] == d["tasks"], d
+    _positive(_figure(results, "5 floor", "controller CPU per task", "ours"))
+
+
 @pytest.mark.parametrize("system", ["ours", "python"])
 def test_memory(results, system):
     f = _figure(results, "6 controller memory", "VmRSS at end", system)
