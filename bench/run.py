@@ -494,7 +494,7 @@ def main() -> int:
         a.mem_tasks, a.mem_tasks_python, a.lg_timeout = 3000, 1000, 60
         a.sink_engines = 4
     else:
-        a.sizes = (300, 1000, 5000, 64, 5, 2 * 1024 * 1024)
+        a.sizes = (300, 1000, 20_000, 64, 5, 2 * 1024 * 1024)
         a.startup_ping = None  # controllers' default heartbeat period (3 s)
         a.lg_reps, a.lg_engines, a.lg_tasks, a.lg_clients, a.lg_window = min(2, a.reps), 32, 100_000, 4, 32
         a.lg_tasks_python = 10_000
