@@ -337,46 +337,63 @@ def bench_loadgen(R: Results, a, controllers: list[str]):
 
 def bench_sink(R: Results, a):
     """Benchmark 2's 'client limit': the Python client against our controller and fast
-    simulated engines (the loadgen), so the client itself is the bottleneck."""
+    simulated engines (the loadgen), so the client itself is the bottleneck. With bench/floor
+    built, the load-balanced workloads also run against the floor in its place, alternated:
+    what routing and signature checks alone cost per task at one client's pace."""
     n_lat, n_lb, n_map, chunk, n_push, size = a.sizes
+    kinds = ["ours"] + (["floor"] if bl.find_binary("floor") else [])
+    cpu_bench = "3 cluster CPU per task vs simulated engines (LB apply_async)"
     for rep in range(a.reps):
-        root = bl.tmpdir("ipp-bench-sink-")
-        cl = bl.IppCluster("ours", "python", 0, root)
-        lg = None
-        try:
-            cl.start_controller()
-            lg = subprocess.Popen([str(loadgen_bin()), "--client-file", str(cl.client_file),
-                                   "--engine-file", str(cl.engine_file), "--engines", str(a.sink_engines)],
-                                  stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                  stderr=open(root / "loadgen.log", "ab"), start_new_session=True)
-            rc = cl.client()
-            bl.wait_for(lambda: len(rc.ids) >= a.sink_engines, 60, 0.1, "simulated engines")
-            rc.close()
-            args = {"system": "ipp", "url_file": str(cl.client_file), "profile_dir": str(cl.profile),
-                    "engines": a.sink_engines}
-            roots = {"controller": [cl.controller.pid], "engines": [lg.pid]}
-            # the round trip the client reaches when the cluster answers at once: its own floor
-            r = run_client_work({**args, "work": "latency", "n": n_lat}, roots, root)
-            R.add("1 direct round trip", "median latency vs simulated engines (client floor)",
-                  "ours", r["lat_median_ms"], "ms")
-            R.add("1 direct round trip", "client CPU per call vs simulated engines", "ours",
-                  r["cpu_s"] / r["n"] * 1e6, "µs")
-            for key, w in (("lb_apply", {"work": "lb_apply", "n": n_lb}),
-                           ("lb_map1", {"work": "lb_map", "n": n_lb, "chunksize": 1})):
-                r = run_client_work({**args, **w}, roots, root)
-                name = "2 LB apply_async" if key == "lb_apply" else "2 LB map chunksize=1"
-                R.add(name, "throughput vs simulated engines (client limit)", "ours",
-                      r["tasks_per_s"], "tasks/s", "higher")
-                R.add(name, "submit-only rate vs simulated engines", "ours",
-                      r["n"] / r["submit_s"], "tasks/s", "higher")
-        except Exception as e:
-            R.notes.append(f"sink: {e}")
-            print(f"  sink failed: {e}", flush=True)
-        finally:
-            if lg:
-                bl.Procs.kill(lg)
-            cl.stop()
-            bl.rmtree(root) if not a.keep else None
+        for kind in (kinds if rep % 2 == 0 else kinds[::-1]):
+            root = bl.tmpdir(f"ipp-bench-sink-{kind}-")
+            cl = bl.IppCluster(kind, "python", 0, root)
+            lg = None
+            try:
+                cl.start_controller()
+                lg = subprocess.Popen([str(loadgen_bin()), "--client-file", str(cl.client_file),
+                                       "--engine-file", str(cl.engine_file), "--engines",
+                                       str(a.sink_engines)],
+                                      stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                      stderr=open(root / "loadgen.log", "ab"), start_new_session=True)
+                rc = cl.client()
+                bl.wait_for(lambda: len(rc.ids) >= a.sink_engines, 60, 0.1, "simulated engines")
+                rc.close()
+                args = {"system": "ipp", "url_file": str(cl.client_file),
+                        "profile_dir": str(cl.profile), "engines": a.sink_engines}
+                roots = {"controller": [cl.controller.pid], "engines": [lg.pid]}
+                if kind == "ours":
+                    # the round trip the client reaches when the cluster answers at once: its
+                    # own floor
+                    r = run_client_work({**args, "work": "latency", "n": n_lat}, roots, root)
+                    R.add("1 direct round trip", "median latency vs simulated engines (client floor)",
+                          "ours", r["lat_median_ms"], "ms")
+                    R.add("1 direct round trip", "client CPU per call vs simulated engines", "ours",
+                          r["cpu_s"] / r["n"] * 1e6, "µs")
+                for key, w in (("lb_apply", {"work": "lb_apply", "n": n_lb}),
+                               ("lb_map1", {"work": "lb_map", "n": n_lb, "chunksize": 1})):
+                    r = run_client_work({**args, **w}, roots, root)
+                    if key == "lb_apply":
+                        cpu = r["cluster_cpu_s"]
+                        who = "our controller" if kind == "ours" else "the floor"
+                        R.add(cpu_bench, f"{who}: CPU per task", "ours",
+                              cpu["controller"] / r["n"] * 1e6, "µs")
+                        R.add(cpu_bench, f"simulated engines with {who}: CPU per task", "ours",
+                              cpu["engines"] / r["n"] * 1e6, "µs")
+                    if kind != "ours":
+                        continue
+                    name = "2 LB apply_async" if key == "lb_apply" else "2 LB map chunksize=1"
+                    R.add(name, "throughput vs simulated engines (client limit)", "ours",
+                          r["tasks_per_s"], "tasks/s", "higher")
+                    R.add(name, "submit-only rate vs simulated engines", "ours",
+                          r["n"] / r["submit_s"], "tasks/s", "higher")
+            except Exception as e:
+                R.notes.append(f"sink {kind}: {e}")
+                print(f"  sink {kind} failed: {e}", flush=True)
+            finally:
+                if lg:
+                    bl.Procs.kill(lg)
+                cl.stop()
+                bl.rmtree(root) if not a.keep else None
 
 
 # ------------------------------------------------------------------------ startup

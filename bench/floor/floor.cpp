@@ -1,7 +1,7 @@
 // floor: the least a controller can do for bench/loadgen's capacity run, as a yardstick.
 //
-// It binds the ports the load generator uses and writes ipcontroller-client.json and
-// ipcontroller-engine.json into <dir>/security. It answers registration_request and
+// It binds the ports the load generator (and a Python client) uses and writes
+// ipcontroller-client.json and ipcontroller-engine.json into <dir>/security. It answers registration_request and
 // connection_request, and routes tasks: a request from a client goes to the next engine in turn,
 // [engine, client, <IDS|MSG>, ...], and a reply goes back to its client. Nothing else happens: no
 // scheduler policy or queue bound, no task records, no heartbeats, no IOPub. With --verify it
@@ -89,6 +89,11 @@ class Floor {
     mux_ = bind(zmq::socket_type::router, mux_port_);
     ping_ = bind(zmq::socket_type::pub, ping_port_);
     pong_ = bind(zmq::socket_type::router, pong_port_);
+    // Bound so that a Python client can connect; nothing is ever sent through them.
+    client_mux_ = bind(zmq::socket_type::router, client_mux_port_);
+    control_ = bind(zmq::socket_type::router, control_port_);
+    iopub_ = bind(zmq::socket_type::pub, iopub_port_);
+    broadcast_ = bind(zmq::socket_type::router, broadcast_port_);
     engine_.set(zmq::sockopt::router_mandatory, 1);
   }
 
@@ -98,7 +103,10 @@ class Floor {
                 {"signature_scheme", "hmac-sha256"}, {"location", ip_}, {"ssh", ""}};
     json client = common;
     client.update({{"registration", reg_port_}, {"notification", notify_port_},
-                   {"task", client_port_}, {"task_scheme", "leastload"}});
+                   {"task", client_port_}, {"task_scheme", "leastload"},
+                   {"mux", client_mux_port_}, {"control", control_port_},
+                   {"iopub", iopub_port_}, {"broadcast", broadcast_port_},
+                   {"pack", "json"}, {"unpack", "json"}});
     json engine = common;
     engine.update({{"registration", reg_port_}, {"task", engine_port_}, {"mux", mux_port_},
                    {"hb_ping", ping_port_}, {"hb_pong", pong_port_}});
@@ -165,9 +173,11 @@ class Floor {
     if (type == "registration_request") {
       json c = json::parse(sv(f[d + 5]), nullptr, false);
       std::string uuid = c.is_object() ? c.value("uuid", std::string(sv(f[0]))) : "";
-      content = {{"status", "ok"}, {"id", static_cast<int>(engines_.size())}};
+      const int id = static_cast<int>(engines_.size());
+      content = {{"status", "ok"}, {"id", id}};
       engines_.push_back(uuid);
       reply_type = "registration_reply";
+      notify("registration_notification", json{{"id", id}, {"uuid", uuid}});
     } else if (type == "connection_request") {
       json list = json::object();
       for (std::size_t i = 0; i < engines_.size(); ++i) list[std::to_string(i)] = engines_[i];
@@ -176,15 +186,28 @@ class Floor {
     } else {
       return;
     }
-    json h{{"msg_id", ipp::new_id()}, {"msg_type", reply_type}, {"username", "floor"},
-           {"session", session_}, {"date", ipp::iso8601_now()}, {"version", "5.3"}};
-    std::string hs = h.dump(), ps(sv(f[d + 2])), ms = "{}", cs = content.dump();
     Frames out;
     for (std::size_t i = 0; i < d; ++i) out.push_back(std::move(f[i]));
+    append_signed(out, reply_type, sv(f[d + 2]), content);
+    send_all(reg_, out);
+  }
+
+  // [<IDS|MSG>, signature, header, parent, metadata {}, content] after what `out` holds.
+  void append_signed(Frames& out, const std::string& type, std::string_view parent,
+                     const json& content) {
+    json h{{"msg_id", ipp::new_id()}, {"msg_type", type}, {"username", "floor"},
+           {"session", session_}, {"date", ipp::iso8601_now()}, {"version", "5.3"}};
+    std::string hs = h.dump(), ps(parent), ms = "{}", cs = content.dump();
     out.emplace_back(kDelim.data(), kDelim.size());
     std::string sig = signer_.sign({hs, ps, ms, cs});
     for (const std::string* s : {&sig, &hs, &ps, &ms, &cs}) out.emplace_back(s->data(), s->size());
-    send_all(reg_, out);
+  }
+
+  // What clients hear on the notification port (a Python client counts engines from it).
+  void notify(const std::string& type, const json& content) {
+    Frames out;
+    append_signed(out, type, "{}", content);
+    send_all(notify_, out);
   }
 
   void on_request(Frames&& f) {
@@ -234,8 +257,10 @@ class Floor {
   std::string session_;
   zmq::context_t ctx_{1};
   int reg_port_ = 0, notify_port_ = 0, client_port_ = 0, engine_port_ = 0, mux_port_ = 0,
-      ping_port_ = 0, pong_port_ = 0;
-  zmq::socket_t reg_, notify_, client_, engine_, mux_, ping_, pong_;
+      ping_port_ = 0, pong_port_ = 0, client_mux_port_ = 0, control_port_ = 0, iopub_port_ = 0,
+      broadcast_port_ = 0;
+  zmq::socket_t reg_, notify_, client_, engine_, mux_, ping_, pong_, client_mux_, control_,
+      iopub_, broadcast_;
   std::vector<std::string> engines_;
   std::size_t next_ = 0;
   std::deque<Frames> backlog_;

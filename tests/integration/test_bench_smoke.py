@@ -119,6 +119,16 @@ def test_capacity(results, system):
                    system)["median"] == 0
 
 
+def test_client_pace_floor(results):
+    """The load-balanced client runs against simulated engines behind our controller and behind
+    bench/floor both completed and were metered (CPU ticks are coarse at this size: >= 0)."""
+    bench = "3 cluster CPU per task vs simulated engines"
+    for who in ("our controller", "the floor"):
+        for metric in (f"{who}: CPU per task", f"simulated engines with {who}: CPU per task"):
+            f = _figure(results, bench, metric, "ours")
+            assert f["runs"] and f["median"] is not None and f["median"] >= 0, f
+
+
 def test_capacity_floor(results):
     """bench/floor, the routing-only yardstick, ran every task of the same load without error."""
     f = _figure(results, "5 floor", "throughput", "ours")
