@@ -74,13 +74,16 @@ def markdown(doc) -> str:
     return "\n".join(lines) + "\n"
 
 
+LABELS = {"floor": "floor (routing and signature checks only)"}
+
+
 def plots(doc, out: Path):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colors = {"ours": "#1f77b4", "python": "#ff7f0e", "dask": "#2ca02c"}
+    colors = {"ours": "#1f77b4", "python": "#ff7f0e", "dask": "#2ca02c", "floor": "#7f7f7f"}
     groups = [
         ("latency.png", "Direct round trip of a no-op (median, ms; lower is better)",
          lambda b, m: b.startswith("1 ") and m == "median latency"),
@@ -99,12 +102,19 @@ def plots(doc, out: Path):
         if not sel:
             continue
         systems = [s for s in ("ours", "python", "dask") if any(s in t["median"] for _, _, t in sel)]
+        series = {s: [t["median"].get(s) or 0 for _, _, t in sel] for s in systems}
+        if fname == "capacity.png":
+            # bench/floor, the routing-only yardstick, as one more bar per metric
+            floor = {m: t["median"].get("ours") for b, m, t in rs if b.startswith("5 floor")}
+            if any(floor.get(m) for _, m, _ in sel):
+                systems.append("floor")
+                series["floor"] = [floor.get(m) or 0 for _, m, _ in sel]
         fig, ax = plt.subplots(figsize=(9, 4.5))
         width = 0.8 / max(1, len(systems))
         for i, s in enumerate(systems):
             xs = [k + i * width for k in range(len(sel))]
-            ys = [t["median"].get(s) or 0 for _, _, t in sel]
-            ax.bar(xs, ys, width, label=s, color=colors[s])
+            ys = series[s]
+            ax.bar(xs, ys, width, label=LABELS.get(s, s), color=colors[s])
             for x, y in zip(xs, ys):
                 if y:
                     ax.annotate(_fmt(float(y)), (x, y), ha="center", va="bottom", fontsize=7)

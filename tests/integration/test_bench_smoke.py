@@ -157,7 +157,9 @@ def test_outputs(results):
     md = (out / "results.md").read_text()
     assert "| benchmark | metric |" in md
     if _has("matplotlib"):
-        assert (out / "latency.png").stat().st_size > 0
+        for name in ("latency.png", "throughput.png", "cpu_per_task.png", "capacity.png",
+                     "memory.png", "broadcast.png"):
+            assert (out / name).stat().st_size > 0, name
 
 
 def test_engine_bridge_benchmark():
