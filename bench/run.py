@@ -235,11 +235,10 @@ def bench_loadgen(R: Results, a, controllers: list[str]):
                                      "--clients", str(a.lg_clients), "--window", str(a.lg_window)],
                                 root, timeout=a.lg_timeout)
                 cpu = meter.stop()["controller"]
-                b = f"5 capacity ({a.lg_engines} sim engines, {a.lg_clients} clients)"
-                system = ctl
+                load = f"({a.lg_engines} sim engines, {a.lg_clients} clients)"
+                b, system = f"5 capacity {load}", ctl
                 if ctl == "floor":
-                    b = f"5 floor: routing and signature checks only ({a.lg_engines} sim engines, {a.lg_clients} clients)"
-                    system = "ours"
+                    b, system = f"5 floor: routing and signature checks only {load}", "ours"
                 done = r.get("tasks_done", 0)
                 R.add(b, "throughput", system, r.get("tasks_per_s"), "tasks/s", "higher",
                       {"errors": r.get("errors"), "tasks_done": done, "tasks": n_tasks})
@@ -338,8 +337,8 @@ def bench_loadgen(R: Results, a, controllers: list[str]):
 def bench_sink(R: Results, a):
     """Benchmark 2's 'client limit': the Python client against our controller and fast
     simulated engines (the loadgen), so the client itself is the bottleneck. With bench/floor
-    built, the load-balanced workloads also run against the floor in its place, alternated:
-    what routing and signature checks alone cost per task at one client's pace."""
+    built, the apply_async workload also runs against the floor in its place, alternated: what
+    routing and signature checks alone cost per task at one client's pace."""
     n_lat, n_lb, n_map, chunk, n_push, size = a.sizes
     kinds = ["ours"] + (["floor"] if bl.find_binary("floor") else [])
     cpu_bench = "3 cluster CPU per task vs simulated engines (LB apply_async)"
@@ -369,8 +368,10 @@ def bench_sink(R: Results, a):
                           "ours", r["lat_median_ms"], "ms")
                     R.add("1 direct round trip", "client CPU per call vs simulated engines", "ours",
                           r["cpu_s"] / r["n"] * 1e6, "µs")
-                for key, w in (("lb_apply", {"work": "lb_apply", "n": n_lb}),
-                               ("lb_map1", {"work": "lb_map", "n": n_lb, "chunksize": 1})):
+                works = [("lb_apply", {"work": "lb_apply", "n": n_lb})]
+                if kind == "ours":
+                    works.append(("lb_map1", {"work": "lb_map", "n": n_lb, "chunksize": 1}))
+                for key, w in works:
                     r = run_client_work({**args, **w}, roots, root)
                     if key == "lb_apply":
                         cpu = r["cluster_cpu_s"]

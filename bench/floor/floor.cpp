@@ -1,20 +1,21 @@
 // floor: the least a controller can do for bench/loadgen's capacity run, as a yardstick.
 //
 // It binds the ports the load generator (and a Python client) uses and writes
-// ipcontroller-client.json and ipcontroller-engine.json into <dir>/security. It answers registration_request and
-// connection_request, and routes tasks: a request from a client goes to the next engine in turn,
-// [engine, client, <IDS|MSG>, ...], and a reply goes back to its client. Nothing else happens: no
-// scheduler policy or queue bound, no task records, no heartbeats, no IOPub. With --verify it
-// also checks every task message's signature, as any controller must.
+// ipcontroller-client.json and ipcontroller-engine.json into <dir>/security. It answers
+// registration_request and connection_request, and routes tasks: a request from a client goes to
+// the next engine in turn, [engine, client, <IDS|MSG>, ...], and a reply goes back to its client.
+// Nothing else happens: no scheduler policy or queue bound, no task records, no heartbeats, no
+// IOPub. With --verify it also checks every task message's signature, as any controller must.
 //
 // What it reaches with the same generator on the same machine bounds what a real controller
 // could reach there, since libzmq and the kernel carry the same messages. It is a measuring tool,
 // not a controller: nothing here is meant to be correct beyond that.
 
+#include <ipp/config/connection_info.hpp>
+#include <ipp/net/frames_io.hpp>
 #include <ipp/util/ids.hpp>
-#include <ipp/wire/signer.hpp>
+#include <ipp/wire/session.hpp>
 
-#include <nlohmann/json.hpp>
 #include <zmq.hpp>
 
 #include <atomic>
@@ -23,99 +24,45 @@
 #include <cstdio>
 #include <deque>
 #include <filesystem>
-#include <fstream>
 #include <string>
-#include <string_view>
 #include <vector>
 
 namespace {
 
-using nlohmann::json;
-using Frames = std::vector<zmq::message_t>;
-constexpr std::string_view kDelim = "<IDS|MSG>";
+using ipp::wire::Frames;
+using ipp::wire::Json;
+using ipp::wire::Session;
 
 std::atomic<bool> g_stop{false};
-
-std::string_view sv(const zmq::message_t& m) {
-  return {static_cast<const char*>(m.data()), m.size()};
-}
-
-bool recv_all(zmq::socket_t& s, Frames& out) {
-  out.clear();
-  while (true) {
-    zmq::message_t m;
-    if (!s.recv(m, zmq::recv_flags::dontwait)) return !out.empty();
-    bool more = m.more();
-    out.push_back(std::move(m));
-    if (!more) return true;
-  }
-}
-
-// False when the first frame cannot be routed (ROUTER_MANDATORY: the peer is not connected).
-bool send_all(zmq::socket_t& s, Frames& frames) {
-  for (std::size_t i = 0; i < frames.size(); ++i) {
-    auto flags = i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none;
-    try {
-      if (!s.send(frames[i], flags | zmq::send_flags::dontwait)) return false;
-    } catch (const zmq::error_t&) {
-      if (i == 0) return false;
-      throw;
-    }
-  }
-  return true;
-}
-
-std::size_t delim_at(const Frames& f) {
-  std::size_t d = 0;
-  while (d < f.size() && sv(f[d]) != kDelim) ++d;
-  return d;
-}
-
-bool signature_ok(const ipp::wire::Signer& signer, const Frames& f) {
-  std::size_t d = delim_at(f);
-  if (d + 5 >= f.size()) return false;
-  return signer.verify(sv(f[d + 1]), {sv(f[d + 2]), sv(f[d + 3]), sv(f[d + 4]), sv(f[d + 5])});
-}
 
 class Floor {
  public:
   Floor(const std::string& ip, bool verify)
-      : ip_(ip), verify_(verify), key_(ipp::new_id()), signer_(key_), session_(ipp::new_id()) {
-    ctx_.set(zmq::ctxopt::max_sockets, 100000);
-    reg_ = bind(zmq::socket_type::router, reg_port_);
-    notify_ = bind(zmq::socket_type::pub, notify_port_);
-    client_ = bind(zmq::socket_type::router, client_port_);
-    engine_ = bind(zmq::socket_type::router, engine_port_);
-    mux_ = bind(zmq::socket_type::router, mux_port_);
-    ping_ = bind(zmq::socket_type::pub, ping_port_);
-    pong_ = bind(zmq::socket_type::router, pong_port_);
-    // Bound so that a Python client can connect; nothing is ever sent through them.
-    client_mux_ = bind(zmq::socket_type::router, client_mux_port_);
-    control_ = bind(zmq::socket_type::router, control_port_);
-    iopub_ = bind(zmq::socket_type::pub, iopub_port_);
-    broadcast_ = bind(zmq::socket_type::router, broadcast_port_);
-    engine_.set(zmq::sockopt::router_mandatory, 1);
+      : ip_(ip), verify_(verify), session_(ipp::wire::SessionConfig{ipp::new_id()}) {
+    engine_.set(zmq::sockopt::router_mandatory, 1);  // a send to a gone engine fails at once
   }
 
-  void write_files(const std::filesystem::path& dir) const {
+  void write_files(const std::filesystem::path& dir) {
     std::filesystem::create_directories(dir);
-    json common{{"interface", "tcp://" + ip_}, {"key", key_},
-                {"signature_scheme", "hmac-sha256"}, {"location", ip_}, {"ssh", ""}};
-    json client = common;
-    client.update({{"registration", reg_port_}, {"notification", notify_port_},
-                   {"task", client_port_}, {"task_scheme", "leastload"},
-                   {"mux", client_mux_port_}, {"control", control_port_},
-                   {"iopub", iopub_port_}, {"broadcast", broadcast_port_},
-                   {"pack", "json"}, {"unpack", "json"}});
-    json engine = common;
-    engine.update({{"registration", reg_port_}, {"task", engine_port_}, {"mux", mux_port_},
-                   {"hb_ping", ping_port_}, {"hb_pong", pong_port_}});
-    for (auto& [name, j] : {std::pair{"ipcontroller-client.json", &client},
-                            std::pair{"ipcontroller-engine.json", &engine}}) {
-      auto tmp = dir / (std::string(name) + ".tmp");
-      std::ofstream(tmp) << j->dump(1) << "\n";
-      std::filesystem::rename(tmp, dir / name);  // readers see whole files only
-    }
+    ipp::config::ConnectionInfo info;
+    info.interface = "tcp://" + ip_;
+    info.location = ip_;
+    info.key = session_.signer().key();
+    info.registration = port(reg_);
+    info.control = port(control_);
+    info.iopub = port(iopub_);
+    info.kind = ipp::config::ConnectionKind::Client;
+    info.notification = port(notify_);
+    info.task = port(client_);
+    info.mux = port(client_mux_);
+    info.broadcast = {port(broadcast_)};
+    ipp::config::write_connection_file(dir / "ipcontroller-client.json", info);
+    info.kind = ipp::config::ConnectionKind::Engine;
+    info.task = port(engine_);
+    info.mux = port(mux_);
+    info.hb_ping = port(ping_);
+    info.hb_pong = port(pong_);
+    ipp::config::write_connection_file(dir / "ipcontroller-engine.json", info);
   }
 
   void run() {
@@ -133,16 +80,16 @@ class Floor {
         throw;
       }
       if (items[0].revents & ZMQ_POLLIN) {
-        while (recv_all(reg_, f)) on_registration(f);
+        while (ipp::net::recv_frames(reg_, f)) on_registration(std::move(f));
       }
       if (items[1].revents & ZMQ_POLLIN) {
-        for (int i = 0; i < 1000 && recv_all(client_, f); ++i) on_request(std::move(f));
+        for (int i = 0; i < 1000 && ipp::net::recv_frames(client_, f); ++i) on_request(std::move(f));
       }
       if (items[2].revents & ZMQ_POLLIN) {
-        for (int i = 0; i < 1000 && recv_all(engine_, f); ++i) on_reply(f);
+        for (int i = 0; i < 1000 && ipp::net::recv_frames(engine_, f); ++i) on_reply(std::move(f));
       }
       if (items[3].revents & ZMQ_POLLIN) {
-        while (recv_all(pong_, f)) {
+        while (ipp::net::recv_frames(pong_, f)) {
         }
       }
       retry_backlog();
@@ -152,85 +99,81 @@ class Floor {
   }
 
  private:
-  zmq::socket_t bind(zmq::socket_type type, int& port) {
+  zmq::socket_t bind(zmq::socket_type type) {
     zmq::socket_t s(ctx_, type);
     s.set(zmq::sockopt::linger, 0);
     s.set(zmq::sockopt::sndhwm, 0);
     s.set(zmq::sockopt::rcvhwm, 0);
     s.bind("tcp://" + ip_ + ":0");
-    std::string ep = s.get(zmq::sockopt::last_endpoint);
-    port = std::stoi(ep.substr(ep.rfind(':') + 1));
     return s;
   }
+  static int port(zmq::socket_t& s) { return ipp::net::bound_port(s); }
 
-  void on_registration(Frames& f) {
-    std::size_t d = delim_at(f);
-    if (d + 5 >= f.size() || !signature_ok(signer_, f)) return;
-    json header = json::parse(sv(f[d + 2]), nullptr, false);
-    std::string type = header.is_object() ? header.value("msg_type", "") : "";
-    json content;
-    std::string reply_type;
+  void on_registration(Frames&& f) {
+    auto raw = session_.authenticate(std::move(f), /*record_digest=*/false);
+    if (!raw) return;
+    const std::string type = raw->msg_type();
+    Json content;
     if (type == "registration_request") {
-      json c = json::parse(sv(f[d + 5]), nullptr, false);
-      std::string uuid = c.is_object() ? c.value("uuid", std::string(sv(f[0]))) : "";
+      auto c = Session::unpack(ipp::wire::view(raw->frames[raw->env.content()]));
+      std::string uuid = c ? c->value("uuid", std::string(raw->identity(0)))
+                           : std::string(raw->identity(0));
       const int id = static_cast<int>(engines_.size());
       content = {{"status", "ok"}, {"id", id}};
       engines_.push_back(uuid);
-      reply_type = "registration_reply";
-      notify("registration_notification", json{{"id", id}, {"uuid", uuid}});
+      reply(*raw, "registration_reply", content);
+      // what clients hear on the notification port (a Python client counts engines from it)
+      ipp::net::send_frames(notify_, sign({}, "registration_notification", "{}",
+                                          Json{{"id", id}, {"uuid", uuid}}));
     } else if (type == "connection_request") {
-      json list = json::object();
+      Json list = Json::object();
       for (std::size_t i = 0; i < engines_.size(); ++i) list[std::to_string(i)] = engines_[i];
-      content = {{"status", "ok"}, {"engines", list}};
-      reply_type = "connection_reply";
-    } else {
-      return;
+      reply(*raw, "connection_reply", Json{{"status", "ok"}, {"engines", list}});
     }
-    Frames out;
-    for (std::size_t i = 0; i < d; ++i) out.push_back(std::move(f[i]));
-    append_signed(out, reply_type, sv(f[d + 2]), content);
-    send_all(reg_, out);
   }
 
-  // [<IDS|MSG>, signature, header, parent, metadata {}, content] after what `out` holds.
-  void append_signed(Frames& out, const std::string& type, std::string_view parent,
-                     const json& content) {
-    json h{{"msg_id", ipp::new_id()}, {"msg_type", type}, {"username", "floor"},
-           {"session", session_}, {"date", ipp::iso8601_now()}, {"version", "5.3"}};
-    std::string hs = h.dump(), ps(parent), ms = "{}", cs = content.dump();
-    out.emplace_back(kDelim.data(), kDelim.size());
-    std::string sig = signer_.sign({hs, ps, ms, cs});
-    for (const std::string* s : {&sig, &hs, &ps, &ms, &cs}) out.emplace_back(s->data(), s->size());
+  void reply(const ipp::wire::RawMessage& request, std::string_view type, const Json& content) {
+    std::vector<std::string> ids;
+    for (std::size_t i = 0; i < request.identity_count(); ++i) {
+      ids.emplace_back(request.identity(i));
+    }
+    std::string parent(ipp::wire::view(request.frames[request.env.header()]));
+    ipp::net::send_frames(reg_, sign(ids, type, std::move(parent), content));
   }
 
-  // What clients hear on the notification port (a Python client counts engines from it).
-  void notify(const std::string& type, const json& content) {
-    Frames out;
-    append_signed(out, type, "{}", content);
-    send_all(notify_, out);
+  Frames sign(const std::vector<std::string>& ids, std::string_view type, std::string parent,
+              const Json& content) {
+    return session_.serialize_packed(ids, session_.header_text(type), std::move(parent), "{}",
+                                     Session::pack(content), {});
+  }
+
+  // False (counted) when the signature does not check; the frames come back in `f`.
+  bool checked(Frames& f) {
+    if (!verify_) return true;
+    auto raw = session_.verify(std::move(f), /*record_digest=*/false);
+    if (!raw) {
+      ++bad_;
+      return false;
+    }
+    f = std::move(raw->frames);
+    return true;
   }
 
   void on_request(Frames&& f) {
-    if (verify_ && !signature_ok(signer_, f)) {
-      ++bad_;
-      return;
-    }
+    if (!checked(f)) return;
     ++requests_;
     if (!dispatch(f)) backlog_.push_back(std::move(f));
   }
 
   // [client, ...] -> [engine, client, ...] to the next engine that is connected.
-  bool dispatch(Frames& f) {
+  bool dispatch(const Frames& f) {
     for (std::size_t tries = 0; tries < engines_.size(); ++tries) {
       const std::string& e = engines_[next_++ % engines_.size()];
       Frames out;
       out.reserve(f.size() + 1);
       out.emplace_back(e.data(), e.size());
-      for (auto& m : f) {
-        out.emplace_back();
-        out.back().copy(m);  // shares the data, as a controller forwarding a frame would
-      }
-      if (send_all(engine_, out)) return true;
+      for (const auto& m : f) out.push_back(ipp::net::share(m));
+      if (ipp::net::send_frames(engine_, std::move(out))) return true;
     }
     return false;
   }
@@ -240,27 +183,29 @@ class Floor {
   }
 
   // [engine, client, ...] -> [client, engine, ...]
-  void on_reply(Frames& f) {
-    if (f.size() < 2 || (verify_ && !signature_ok(signer_, f))) {
-      ++bad_;
-      return;
-    }
+  void on_reply(Frames&& f) {
+    if (f.size() < 2 || !checked(f)) return;
     ++replies_;
     std::swap(f[0], f[1]);
-    send_all(client_, f);
+    ipp::net::send_frames(client_, std::move(f));
   }
 
   std::string ip_;
   bool verify_;
-  std::string key_;
-  ipp::wire::Signer signer_;
-  std::string session_;
+  Session session_;
   zmq::context_t ctx_{1};
-  int reg_port_ = 0, notify_port_ = 0, client_port_ = 0, engine_port_ = 0, mux_port_ = 0,
-      ping_port_ = 0, pong_port_ = 0, client_mux_port_ = 0, control_port_ = 0, iopub_port_ = 0,
-      broadcast_port_ = 0;
-  zmq::socket_t reg_, notify_, client_, engine_, mux_, ping_, pong_, client_mux_, control_,
-      iopub_, broadcast_;
+  zmq::socket_t reg_ = bind(zmq::socket_type::router);
+  zmq::socket_t notify_ = bind(zmq::socket_type::pub);
+  zmq::socket_t client_ = bind(zmq::socket_type::router);
+  zmq::socket_t engine_ = bind(zmq::socket_type::router);
+  zmq::socket_t mux_ = bind(zmq::socket_type::router);
+  zmq::socket_t ping_ = bind(zmq::socket_type::pub);
+  zmq::socket_t pong_ = bind(zmq::socket_type::router);
+  // Bound so that a Python client can connect; nothing is ever sent through them.
+  zmq::socket_t client_mux_ = bind(zmq::socket_type::router);
+  zmq::socket_t control_ = bind(zmq::socket_type::router);
+  zmq::socket_t iopub_ = bind(zmq::socket_type::pub);
+  zmq::socket_t broadcast_ = bind(zmq::socket_type::router);
   std::vector<std::string> engines_;
   std::size_t next_ = 0;
   std::deque<Frames> backlog_;
@@ -278,8 +223,8 @@ int main(int argc, char** argv) {
     else if (a == "--ip" && i + 1 < argc) ip = argv[++i];
     else if (a == "--verify") verify = true;
     else {
-      std::fprintf(stderr, "usage: floor --dir DIR [--ip 127.0.0.1] [--verify]\n");
-      return 2;
+      dir.clear();  // unknown: usage below
+      break;
     }
   }
   if (dir.empty()) {
@@ -291,7 +236,6 @@ int main(int argc, char** argv) {
   Floor floor(ip, verify);
   // The files last, so a reader that sees them can connect.
   floor.write_files(std::filesystem::path(dir) / "security");
-  std::fflush(stdout);
   floor.run();
   return 0;
 }

@@ -472,7 +472,7 @@ Result<Ok, DecodeError> FieldScan::run(std::string_view text) {
           unescaped = Json::parse(std::string("\"") + std::string(raw) + "\"").get<std::string>();
           key = unescaped;
         }
-        for (std::size_t i = 0; i < keys_.size(); ++i) {
+        for (std::size_t i = 0; i < keys_.size() && slot < 0; ++i) {
           if (keys_[i] == key) slot = static_cast<int>(i);
         }
       }
