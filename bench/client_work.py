@@ -5,7 +5,8 @@
 
 Connects, warms up, prints READY, waits for one line on stdin (the driver snapshots the
 cluster's CPU counters in between), runs the workload, prints one JSON line with wall time,
-its own CPU seconds (all threads, from getrusage) and workload-specific figures.
+its own CPU seconds (all threads, from getrusage), the seconds its threads waited for a CPU
+while runnable (from /proc schedstat) and workload-specific figures.
 
 Workloads:
   latency    n direct round trips of a no-op on engine 0 (ipp: rc[0].apply_sync;
@@ -37,6 +38,19 @@ def cpu_self():
     return r.ru_utime + r.ru_stime
 
 
+def runq_self():
+    """Seconds this process's threads have spent runnable but waiting for a CPU (the second
+    field of each thread's /proc schedstat): time the client lost to other processes."""
+    total = 0
+    for t in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{t}/schedstat") as f:
+                total += int(f.read().split()[1])
+        except (OSError, IndexError, ValueError):  # thread gone, or no schedstat
+            pass
+    return total / 1e9
+
+
 def pct(v, q):
     v = sorted(v)
     return v[min(len(v) - 1, int(q * (len(v) - 1)))]
@@ -62,7 +76,7 @@ def run_ipp(a):
         for _ in range(max(20, n // 10)):
             v.apply_sync(noop)
         ready()
-        c0, t0 = cpu_self(), time.perf_counter()
+        c0, q0, t0 = cpu_self(), runq_self(), time.perf_counter()
         lat = []
         for _ in range(n):
             t = time.perf_counter()
@@ -75,7 +89,7 @@ def run_ipp(a):
         lv = rc.load_balanced_view()
         lv.map_sync(noop, range(50), chunksize=1)  # warm up
         ready()
-        c0, t0 = cpu_self(), time.perf_counter()
+        c0, q0, t0 = cpu_self(), runq_self(), time.perf_counter()
         if work == "lb_apply":
             ars = [lv.apply_async(noop) for _ in range(n)]
             out["submit_s"] = time.perf_counter() - t0
@@ -92,7 +106,7 @@ def run_ipp(a):
         view = rc.broadcast_view() if a.get("view") == "broadcast" else rc[:]
         view.push({"x": payload}, block=True)
         ready()
-        c0, t0 = cpu_self(), time.perf_counter()
+        c0, q0, t0 = cpu_self(), runq_self(), time.perf_counter()
         lat = []
         for _ in range(n):
             t = time.perf_counter()
@@ -104,6 +118,7 @@ def run_ipp(a):
     else:
         raise SystemExit(f"unknown work {work}")
     out["cpu_s"] = cpu_self() - c0
+    out["runq_s"] = max(0.0, runq_self() - q0)
     out["wall_s"] = wall
     out["n"] = n
     rc.close()
@@ -123,7 +138,7 @@ def run_dask(a):
         for _ in range(max(20, n // 10)):
             c.submit(noop, pure=False, workers=w0).result()
         ready()
-        c0, t0 = cpu_self(), time.perf_counter()
+        c0, q0, t0 = cpu_self(), runq_self(), time.perf_counter()
         lat = []
         for _ in range(n):
             t = time.perf_counter()
@@ -135,7 +150,7 @@ def run_dask(a):
     elif work in ("lb_apply", "lb_map"):
         wait(c.map(noop, range(50), pure=False))
         ready()
-        c0, t0 = cpu_self(), time.perf_counter()
+        c0, q0, t0 = cpu_self(), runq_self(), time.perf_counter()
         if work == "lb_apply":
             futs = [c.submit(noop, i, pure=False) for i in range(n)]
         else:
@@ -155,7 +170,7 @@ def run_dask(a):
         f = c.scatter(payload, broadcast=True, hash=False)
         del f
         ready()
-        c0, t0 = cpu_self(), time.perf_counter()
+        c0, q0, t0 = cpu_self(), runq_self(), time.perf_counter()
         lat = []
         for _ in range(n):
             t = time.perf_counter()
@@ -168,6 +183,7 @@ def run_dask(a):
     else:
         raise SystemExit(f"unknown work {work}")
     out["cpu_s"] = cpu_self() - c0
+    out["runq_s"] = max(0.0, runq_self() - q0)
     out["wall_s"] = wall
     out["n"] = n
     c.close()

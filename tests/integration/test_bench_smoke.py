@@ -81,6 +81,12 @@ def test_lb_throughput_and_cpu(results, system):
     for bench in ("2 LB apply_async", "2 LB map chunksize=1", "2 LB map chunksize="):
         _positive(_figure(results, bench, "throughput", system))
         _positive(_figure(results, bench, "client CPU per task", system))
+        # time the client's threads waited for a CPU: present, in µs per task, and not beyond
+        # what its few threads could wait over the run's wall time
+        wait = _figure(results, bench, "client waiting for a CPU per task (run queue)", system)
+        wall_us = 1e6 / _figure(results, bench, "throughput", system)["median"]
+        assert wait["runs"] and math.isfinite(wait["median"]), wait
+        assert 0 <= wait["median"] < 10 * wall_us, (wait, wall_us)
     f = _figure(results, "3 cluster CPU per task", "cluster CPU per task", system)
     assert f["median"] is not None and f["median"] >= 0
 
