@@ -277,7 +277,7 @@ class IppCluster:
 
     def client(self, timeout=30):
         import ipyparallel as ipp
-        return ipp.Client(url_file=str(self.client_file), profile_dir=str(self.profile),
+        return ipp.Client(str(self.client_file), profile_dir=str(self.profile),
                           timeout=timeout)
 
     def start(self):

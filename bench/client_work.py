@@ -64,7 +64,7 @@ def ready():
 def run_ipp(a):
     import ipyparallel as ipp
 
-    rc = ipp.Client(url_file=a["url_file"], profile_dir=a.get("profile_dir"), timeout=30)
+    rc = ipp.Client(a["url_file"], profile_dir=a.get("profile_dir"), timeout=30)
     rc.wait_for_engines(a.get("engines", 1), timeout=60) if hasattr(rc, "wait_for_engines") else None
     t_deadline = time.time() + 60
     while len(rc.ids) < a.get("engines", 1) and time.time() < t_deadline:

@@ -69,7 +69,7 @@ def main() -> int:
         time.sleep(0.2)
         import ipyparallel as ipp
 
-        rc = ipp.Client(url_file=str(client_file), profile_dir=str(profile), timeout=20)
+        rc = ipp.Client(str(client_file), profile_dir=str(profile), timeout=20)
         commands = {
             "cpp": [args.ipengine, f"--profile-dir={profile}"],
             "python": [PYTHON, "-m", "ipyparallel.engine", f"--profile-dir={profile}"],

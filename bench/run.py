@@ -465,7 +465,7 @@ def bench_startup(R: Results, a):
                 deadline = time.monotonic() + 60
                 while rc is None:
                     try:
-                        rc = ipp.Client(url_file=str(cf), profile_dir=str(profile), timeout=5)
+                        rc = ipp.Client(str(cf), profile_dir=str(profile), timeout=5)
                     except Exception:
                         if time.monotonic() > deadline:
                             raise

@@ -250,8 +250,10 @@ class TestCluster:
     def connect(self, timeout: float = 20, **kwargs):
         import ipyparallel as ipp
 
+        # the connection file goes first, positionally: ipyparallel 7.1 accepts a url_file
+        # keyword but ignores it and reads the profile's file instead
         rc = ipp.Client(
-            url_file=str(self.client_file),
+            str(self.client_file),
             profile_dir=str(self.profile_dir),
             timeout=scaled(timeout),
             **kwargs,

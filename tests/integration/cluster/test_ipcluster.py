@@ -13,7 +13,7 @@ from conftest import ipcluster_bin, processes_under, wait_for
 
 CLIENT_TASK = """
 import ipyparallel as ipp, sys
-rc = ipp.Client(url_file=sys.argv[1] if len(sys.argv) > 1 else {url!r}, timeout=30)
+rc = ipp.Client(sys.argv[1] if len(sys.argv) > 1 else {url!r}, timeout=30)
 rc.wait_for_engines({n}, timeout=60)
 print(sorted(rc.ids))
 print(rc[:].apply_sync(lambda x: x * 2, 21))
