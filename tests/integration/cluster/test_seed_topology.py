@@ -240,11 +240,16 @@ class Topology:
 
 
 def process_names(pids: set[int]) -> list[str]:
+    """Command lines of the live processes among pids; processes already gone, and zombies
+    (exited, waiting for their parent to reap them, with an empty command line), are left out."""
     out = []
     for pid in pids:
         try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            if stat[stat.rindex(")") + 2:].startswith("Z"):
+                continue
             out.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode())
-        except OSError:
+        except (OSError, ValueError):
             pass
     return out
 
