@@ -174,11 +174,9 @@ def record_client(R: Results, bench: str, key: str, system: str, r: dict):
         R.add(bench, "client CPU per task", system, r["cpu_s"] / n * 1e6, "µs")
         R.add(bench, "client limit (1/client CPU per task)", system,
               n / r["cpu_s"] if r["cpu_s"] > 0 else None, "tasks/s", "higher")
-        if "runq_s" in r:
-            # runnable but not running: what the other processes on the machine took from the
-            # client, the part of its wall time its own CPU cannot account for
-            R.add(bench, "client waiting for a CPU per task (run queue)", system,
-                  r["runq_s"] / n * 1e6, "µs")
+        # runnable but not running: what the other processes on the machine took from the client
+        R.add(bench, "client waiting for a CPU per task (run queue)", system,
+              r["runq_s"] / n * 1e6, "µs")
         cpu = r["cluster_cpu_s"]
         b3 = "3 cluster CPU per task (" + bench[2:] + ")"
         R.add(b3, "controller CPU per task", system, cpu["controller"] / n * 1e6, "µs")
