@@ -72,40 +72,125 @@ def tree_pids(pid: int) -> list[int]:
         return []
 
 
+def thread_times(pid: int) -> dict[int, tuple[str, int, int]]:
+    """{tid: (thread name, ns on a CPU, voluntary context switches)} of one process's threads.
+
+    The run time is the first field of /proc/<pid>/task/<tid>/schedstat (nanoseconds, user and
+    system); a voluntary switch is the thread going to sleep, so each one is a later wake-up."""
+    out: dict[int, tuple[str, int, int]] = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for t in tids:
+        base = f"/proc/{pid}/task/{t}"
+        try:
+            with open(f"{base}/comm") as f:
+                name = f.read().strip()
+            with open(f"{base}/schedstat") as f:
+                run_ns = int(f.read().split()[0])
+            with open(f"{base}/status") as f:
+                status = f.read()
+        except (OSError, ValueError, IndexError):
+            continue  # the thread ended while it was read
+        i = status.find("\nvoluntary_ctxt_switches:")
+        vol = int(status[i:].split()[1]) if i >= 0 else 0
+        out[int(t)] = (name, run_ns, vol)
+    return out
+
+
+def process_comm(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return "?"
+
+
+def process_name(pid: int) -> str:
+    """The process's name; for a Python interpreter, the module (-m) or script it runs."""
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            name = f.read().strip()
+        if not name.startswith("python"):
+            return name
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+    except OSError:
+        return "?"
+    for i, arg in enumerate(argv[1:], 1):
+        if arg in ("-m", "-c"):
+            return argv[i + 1] if arg == "-m" and i + 1 < len(argv) else f"{name} -c"
+        if not arg.startswith("-"):
+            return os.path.basename(arg)
+    return name
+
+
 class CpuMeter:
-    """CPU seconds of process trees between start() and stop(), per tree.
+    """CPU seconds of process trees between start() and stop(), per tree, and per thread.
 
     Trees are resolved at start and again at stop (union), so a child that appears during
-    the run is counted from its birth."""
+    the run is counted from its birth. A process that is also in another tree's roots (or
+    below them) is counted there only: a Dask host's worker processes are its children.
+
+    ``threads`` holds, after stop(), for each tree the CPU seconds and voluntary switches of its
+    threads grouped by "process / thread" name (a child process whose name repeats its parent's
+    is "name (child)"), a profile of where the tree's time went."""
 
     def __init__(self, roots: dict[str, list[int]]):
         self.roots = roots
         self.before: dict[int, float] = {}
         self.result: dict[str, float] = {}
+        self.threads: dict[str, dict[str, dict[str, float]]] = {}
 
     def _pids(self, name: str) -> list[int]:
+        # each process goes to the innermost root above it (or itself), whichever tree that is
+        below = {r: set(tree_pids(r)) for roots in self.roots.values() for r in roots}
         out: list[int] = []
         for r in self.roots[name]:
-            out += tree_pids(r)
+            for p in below[r]:
+                owner = min((q for q in below if p in below[q]), key=lambda q: len(below[q]))
+                if owner == r:
+                    out.append(p)
         return out
+
+    def _label(self, name: str, pid: int) -> str:
+        label = process_name(pid)
+        if pid not in self.roots[name]:
+            label += " (child)"
+        return label
 
     def start(self):
         self.before = {}
         self.members = {}
+        self.threads_before: dict[int, dict[int, tuple[str, int, int]]] = {}
         for name in self.roots:
             pids = self._pids(name)
             self.members[name] = set(pids)
             for p in pids:
                 self.before[p] = proc_cpu(p)
+                self.threads_before[p] = thread_times(p)
         return self
 
     def stop(self) -> dict[str, float]:
         for name in self.roots:
             total = 0.0
+            groups: dict[str, dict[str, float]] = {}
             pids = set(self._pids(name)) | self.members[name]
             for p in pids:
                 total += proc_cpu(p) - self.before.get(p, 0.0)
+                label = self._label(name, p)
+                before = self.threads_before.get(p, {})
+                comm = process_comm(p)
+                for tid, (tname, run_ns, vol) in thread_times(p).items():
+                    _, run0, vol0 = before.get(tid, (tname, 0, 0))
+                    if tname == comm:  # threads that were never named: the main one, Python's
+                        tname = "main and unnamed threads"
+                    g = groups.setdefault(f"{label} / {tname}", {"cpu_s": 0.0, "wakeups": 0})
+                    g["cpu_s"] += max(0, run_ns - run0) / 1e9
+                    g["wakeups"] += max(0, vol - vol0)
             self.result[name] = max(0.0, total)
+            self.threads[name] = groups
         return self.result
 
 
@@ -325,9 +410,6 @@ class DaskCluster:
         # scheduler + nannies live in the host process; the workers are its children
         host_only = [self.host.pid]
         return {"controller": host_only, "engines": self.worker_pids}
-
-    def controller_cpu_excluding_workers(self, meter: CpuMeter) -> None:
-        pass
 
     def stop(self):
         if self.host and self.host.poll() is None:

@@ -64,6 +64,7 @@ def markdown(doc) -> str:
         o, p, d = md.get("ours"), md.get("python"), md.get("dask")
         lines.append(f"| {bench} | {metric} | {t['unit']} | {_fmt(o)} | {_fmt(p)} | {_fmt(d)} | "
                      f"{_ratio(o, p)} | {_ratio(o, d)} |")
+    lines += thread_tables(doc)
     curves = doc.get("extra", {}).get("memory_curves", {})
     if curves:
         lines += ["", "Controller VmRSS (MiB) by tasks completed:", ""]
@@ -72,6 +73,49 @@ def markdown(doc) -> str:
     if doc.get("notes"):
         lines += ["", "Notes:", ""] + [f"- {n}" for n in doc["notes"]]
     return "\n".join(lines) + "\n"
+
+
+SYSTEMS = {"ours": "ours", "python": "Python ipyparallel", "dask": "Dask"}
+
+
+def thread_medians(runs: list[dict]) -> dict[str, dict[str, float]]:
+    """Median over runs of each thread group's figures (a group missing from a run counts 0)."""
+    import statistics
+
+    names = {k for run in runs for k in run}
+    return {k: {f: statistics.median(run.get(k, {}).get(f, 0.0) for run in runs)
+                for f in ("us_per_task", "wakeups_per_task")} for k in names}
+
+
+def thread_tables(doc, min_share: float = 0.01) -> list[str]:
+    """Benchmark 3's profile: the cluster's CPU and wake-ups per task, thread by thread, for
+    each load-balanced workload. Groups under min_share of their system's total are summed in
+    one "other threads" line."""
+    out = []
+    for workload, by_system in doc.get("extra", {}).get("cluster_threads", {}).items():
+        out += ["", f"Cluster CPU per task by thread, {workload} (medians of the runs; CPU time on "
+                    "a CPU from /proc/<pid>/task/*/schedstat, wake-ups = voluntary context switches):",
+                "", "| system | process / thread | µs per task | wake-ups per task |",
+                "|---|---|---:|---:|"]
+        for system in ("ours", "python", "dask"):
+            if system not in by_system:
+                continue
+            med = thread_medians(by_system[system])
+            total = sum(g["us_per_task"] for g in med.values())
+            rest = {"us_per_task": 0.0, "wakeups_per_task": 0.0}
+            for name in sorted(med, key=lambda k: -med[k]["us_per_task"]):
+                g = med[name]
+                if total and g["us_per_task"] < min_share * total:
+                    rest = {f: rest[f] + g[f] for f in rest}
+                    continue
+                out.append(f"| {SYSTEMS[system]} | {name} | {_fmt(float(g['us_per_task']))} | "
+                           f"{_fmt(float(g['wakeups_per_task']))} |")
+            if rest["us_per_task"] or rest["wakeups_per_task"]:
+                out.append(f"| {SYSTEMS[system]} | other threads | {_fmt(rest['us_per_task'])} | "
+                           f"{_fmt(rest['wakeups_per_task'])} |")
+            out.append(f"| {SYSTEMS[system]} | **all threads** | **{_fmt(float(total))}** | "
+                       f"**{_fmt(float(sum(g['wakeups_per_task'] for g in med.values())))}** |")
+    return out
 
 
 LABELS = {"floor": "floor (routing and signature checks only)"}

@@ -93,6 +93,7 @@ def run_client_work(args: dict, cpu_roots: dict, log_dir: Path, timeout: float =
         if result is None:
             raise RuntimeError(f"client produced no result (see {log_dir}/client.log)")
         result["cluster_cpu_s"] = cpu
+        result["cluster_threads"] = meter.threads
         return result
     finally:
         bl.Procs.kill(p)
@@ -182,9 +183,21 @@ def record_client(R: Results, bench: str, key: str, system: str, r: dict):
         R.add(b3, "controller CPU per task", system, cpu["controller"] / n * 1e6, "µs")
         R.add(b3, "engine CPU per task", system, cpu["engines"] / n * 1e6, "µs")
         R.add(b3, "cluster CPU per task", system, (cpu["controller"] + cpu["engines"]) / n * 1e6, "µs")
+        record_threads(R, bench[2:], system, r["cluster_threads"], n)
     elif key.startswith("push"):
         R.add(bench, "median time per push", system, r["lat_median_ms"], "ms")
         R.add(bench, "controller CPU per push", system, r["cluster_cpu_s"]["controller"] / n * 1e3, "ms")
+
+
+def record_threads(R: Results, workload: str, system: str, threads: dict, n: int):
+    """One run's cluster CPU and wake-ups per task, thread by thread: the profile behind
+    benchmark 3. Kept per run in extra["cluster_threads"]; report.py gives the medians."""
+    run = {}
+    for part, groups in threads.items():
+        for name, g in groups.items():
+            run[f"{part}: {name}"] = {"us_per_task": g["cpu_s"] / n * 1e6,
+                                      "wakeups_per_task": g["wakeups"] / n}
+    R.extra.setdefault("cluster_threads", {}).setdefault(workload, {}).setdefault(system, []).append(run)
 
 
 # ------------------------------------------------------------------------ loadgen

@@ -91,6 +91,30 @@ def test_lb_throughput_and_cpu(results, system):
     assert f["median"] is not None and f["median"] >= 0
 
 
+@pytest.mark.parametrize("system", ["ours", "python", "dask"])
+def test_cluster_cpu_by_thread(results, system):
+    """Benchmark 3's profile: every load-balanced workload has, for the system, CPU and wake-ups
+    per task for threads of both the controller and the engines (a Dask host's worker processes
+    are its children: they count as engines only)."""
+    if system not in results["_systems"]:
+        pytest.skip("distributed not installed")
+    by_workload = results["extra"]["cluster_threads"]
+    assert {"LB apply_async", "LB map chunksize=1"} <= set(by_workload), list(by_workload)
+    for workload, by_system in by_workload.items():
+        runs = by_system[system]
+        assert runs, (workload, system)
+        for run in runs:
+            for name, g in run.items():
+                assert name.split(": ")[0] in ("controller", "engines"), name
+                for v in g.values():
+                    assert math.isfinite(v) and v >= 0, (workload, name, g)
+            for part in ("controller", "engines"):
+                assert any(k.startswith(part + ": ") and g["us_per_task"] > 0
+                           for k, g in run.items()), (workload, part, run)
+            if system == "ours":  # our controller names its threads
+                assert "controller: ipcontroller / task" in run, sorted(run)
+
+
 def test_client_limit(results):
     _positive(_figure(results, "2 LB apply_async", "throughput vs simulated engines (client limit)", "ours"))
     _positive(_figure(results, "1 direct round trip", "median latency vs simulated engines (client floor)", "ours"))
@@ -162,6 +186,7 @@ def test_outputs(results):
     out = results["_out"]
     md = (out / "results.md").read_text()
     assert "| benchmark | metric |" in md
+    assert "Cluster CPU per task by thread, LB apply_async" in md
     if _has("matplotlib"):
         for name in ("latency.png", "throughput.png", "cpu_per_task.png", "capacity.png",
                      "memory.png", "broadcast.png"):
