@@ -171,6 +171,8 @@ def plots(doc, out: Path):
         fig.savefig(out / fname, dpi=110)
         plt.close(fig)
 
+    thread_plot(doc, out, plt)
+
     curves = doc.get("extra", {}).get("memory_curves", {})
     if curves:
         fig, ax = plt.subplots(figsize=(7, 4))
@@ -183,3 +185,38 @@ def plots(doc, out: Path):
         fig.tight_layout()
         fig.savefig(out / "memory.png", dpi=110)
         plt.close(fig)
+
+
+def thread_plot(doc, out: Path, plt, workload: str = "LB apply_async", min_share: float = 0.01):
+    """cpu_by_thread.png: benchmark 3's profile for one workload, a stacked bar per system with
+    one segment per thread group (medians of the runs; small groups summed as "other"). Each bar
+    has its own scale, so that the smallest system's profile stays readable; the titles give the
+    totals."""
+    by_system = doc.get("extra", {}).get("cluster_threads", {}).get(workload)
+    if not by_system:
+        return
+    systems = [s for s in ("ours", "python", "dask") if s in by_system]
+    fig, axes = plt.subplots(len(systems), 1, figsize=(10, 1.2 + 1.3 * len(systems)), squeeze=False)
+    cmap = plt.get_cmap("tab20")
+    for ax, system in zip(axes[:, 0], systems):
+        med = thread_medians(by_system[system])
+        total = sum(g["us_per_task"] for g in med.values()) or 1.0
+        parts = sorted(med.items(), key=lambda kv: -kv[1]["us_per_task"])
+        shown = [(k, g) for k, g in parts if g["us_per_task"] >= min_share * total]
+        rest = sum(g["us_per_task"] for k, g in parts if g["us_per_task"] < min_share * total)
+        left = 0.0
+        for i, (name, g) in enumerate(shown + ([("other threads", {"us_per_task": rest})] if rest else [])):
+            w = g["us_per_task"]
+            ax.barh(0, w, left=left, color=cmap(i % 20), edgecolor="white",
+                    label=f"{name}: {_fmt(float(w))} µs")
+            if w > 0.06 * total:
+                ax.annotate(_fmt(float(w)), (left + w / 2, 0), ha="center", va="center", fontsize=7)
+            left += w
+        ax.set_xlim(0, total * 1.02)
+        ax.set_yticks([])
+        ax.set_title(f"{SYSTEMS[system]}: {_fmt(float(total))} µs per task", fontsize=9, loc="left")
+        ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    axes[-1, 0].set_xlabel(f"cluster CPU per task by thread, {workload} (µs; each bar to its own scale)")
+    fig.tight_layout()
+    fig.savefig(out / "cpu_by_thread.png", dpi=110)
+    plt.close(fig)

@@ -188,8 +188,8 @@ def test_outputs(results):
     assert "| benchmark | metric |" in md
     assert "Cluster CPU per task by thread, LB apply_async" in md
     if _has("matplotlib"):
-        for name in ("latency.png", "throughput.png", "cpu_per_task.png", "capacity.png",
-                     "memory.png", "broadcast.png"):
+        for name in ("latency.png", "throughput.png", "cpu_per_task.png", "cpu_by_thread.png",
+                     "capacity.png", "memory.png", "broadcast.png"):
             assert (out / name).stat().st_size > 0, name
 
 
