@@ -107,35 +107,33 @@ def process_comm(pid: int) -> str:
         return "?"
 
 
-def process_name(pid: int) -> str:
-    """The process's name; for a Python interpreter, the module (-m) or script it runs."""
+def process_name(pid: int, comm: str) -> str:
+    """The process's name (comm); for a Python interpreter, the module (-m) or script it runs."""
+    if not comm.startswith("python"):
+        return comm
     try:
-        with open(f"/proc/{pid}/comm") as f:
-            name = f.read().strip()
-        if not name.startswith("python"):
-            return name
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             argv = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
     except OSError:
-        return "?"
+        return comm
     for i, arg in enumerate(argv[1:], 1):
         if arg in ("-m", "-c"):
-            return argv[i + 1] if arg == "-m" and i + 1 < len(argv) else f"{name} -c"
+            return argv[i + 1] if arg == "-m" and i + 1 < len(argv) else f"{comm} -c"
         if not arg.startswith("-"):
             return os.path.basename(arg)
-    return name
+    return comm
 
 
 class CpuMeter:
     """CPU seconds of process trees between start() and stop(), per tree, and per thread.
 
     Trees are resolved at start and again at stop (union), so a child that appears during
-    the run is counted from its birth. A process that is also in another tree's roots (or
-    below them) is counted there only: a Dask host's worker processes are its children.
+    the run is counted from its birth. A process in several trees (a Dask host's worker
+    processes are its children) is counted in the tree of the innermost root above it.
 
     ``threads`` holds, after stop(), for each tree the CPU seconds and voluntary switches of its
-    threads grouped by "process / thread" name (a child process whose name repeats its parent's
-    is "name (child)"), a profile of where the tree's time went."""
+    threads grouped by "process / thread" name (a process below the tree's roots is
+    "name (child)"), a profile of where the tree's time went."""
 
     def __init__(self, roots: dict[str, list[int]]):
         self.roots = roots
@@ -143,45 +141,36 @@ class CpuMeter:
         self.result: dict[str, float] = {}
         self.threads: dict[str, dict[str, dict[str, float]]] = {}
 
-    def _pids(self, name: str) -> list[int]:
-        # each process goes to the innermost root above it (or itself), whichever tree that is
+    def _members(self) -> dict[str, set[int]]:
+        """The live processes of each tree, each process in the tree of its innermost root."""
         below = {r: set(tree_pids(r)) for roots in self.roots.values() for r in roots}
-        out: list[int] = []
-        for r in self.roots[name]:
-            for p in below[r]:
-                owner = min((q for q in below if p in below[q]), key=lambda q: len(below[q]))
-                if owner == r:
-                    out.append(p)
+        tree_of = {r: name for name, roots in self.roots.items() for r in roots}
+        out: dict[str, set[int]] = {name: set() for name in self.roots}
+        for p in set().union(*below.values()):
+            owner = min((r for r in below if p in below[r]), key=lambda r: len(below[r]))
+            out[tree_of[owner]].add(p)
         return out
-
-    def _label(self, name: str, pid: int) -> str:
-        label = process_name(pid)
-        if pid not in self.roots[name]:
-            label += " (child)"
-        return label
 
     def start(self):
         self.before = {}
-        self.members = {}
         self.threads_before: dict[int, dict[int, tuple[str, int, int]]] = {}
-        for name in self.roots:
-            pids = self._pids(name)
-            self.members[name] = set(pids)
+        self.members = self._members()
+        for pids in self.members.values():
             for p in pids:
                 self.before[p] = proc_cpu(p)
                 self.threads_before[p] = thread_times(p)
         return self
 
     def stop(self) -> dict[str, float]:
+        now = self._members()
         for name in self.roots:
             total = 0.0
             groups: dict[str, dict[str, float]] = {}
-            pids = set(self._pids(name)) | self.members[name]
-            for p in pids:
+            for p in now[name] | self.members[name]:
                 total += proc_cpu(p) - self.before.get(p, 0.0)
-                label = self._label(name, p)
-                before = self.threads_before.get(p, {})
                 comm = process_comm(p)
+                label = process_name(p, comm) + ("" if p in self.roots[name] else " (child)")
+                before = self.threads_before.get(p, {})
                 for tid, (tname, run_ns, vol) in thread_times(p).items():
                     _, run0, vol0 = before.get(tid, (tname, 0, 0))
                     if tname == comm:  # threads that were never named: the main one, Python's

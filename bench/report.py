@@ -78,19 +78,32 @@ def markdown(doc) -> str:
 SYSTEMS = {"ours": "ours", "python": "Python ipyparallel", "dask": "Dask"}
 
 
-def thread_medians(runs: list[dict]) -> dict[str, dict[str, float]]:
-    """Median over runs of each thread group's figures (a group missing from a run counts 0)."""
+def thread_profile(runs: list[dict], min_share: float = 0.01):
+    """One system's thread groups from its runs: ``(rows, total)``, rows ``(name, µs per task,
+    wake-ups per task)`` largest first, each figure the median over the runs (a group missing from
+    a run counts 0); groups under min_share of the total CPU are summed in one "other threads"
+    row at the end. total is ``(µs, wake-ups)`` per task over all groups."""
     import statistics
 
     names = {k for run in runs for k in run}
-    return {k: {f: statistics.median(run.get(k, {}).get(f, 0.0) for run in runs)
-                for f in ("us_per_task", "wakeups_per_task")} for k in names}
+    med = {k: tuple(statistics.median(run.get(k, {}).get(f, 0.0) for run in runs)
+                    for f in ("us_per_task", "wakeups_per_task")) for k in names}
+    total = (sum(us for us, _ in med.values()), sum(w for _, w in med.values()))
+    rows, rest = [], [0.0, 0.0]
+    for name, (us, w) in sorted(med.items(), key=lambda kv: -kv[1][0]):
+        if total[0] and us < min_share * total[0]:
+            rest[0] += us
+            rest[1] += w
+        else:
+            rows.append((name, us, w))
+    if any(rest):
+        rows.append(("other threads", rest[0], rest[1]))
+    return rows, total
 
 
-def thread_tables(doc, min_share: float = 0.01) -> list[str]:
+def thread_tables(doc) -> list[str]:
     """Benchmark 3's profile: the cluster's CPU and wake-ups per task, thread by thread, for
-    each load-balanced workload. Groups under min_share of their system's total are summed in
-    one "other threads" line."""
+    each load-balanced workload."""
     out = []
     for workload, by_system in doc.get("extra", {}).get("cluster_threads", {}).items():
         out += ["", f"Cluster CPU per task by thread, {workload} (medians of the runs; CPU time on "
@@ -100,21 +113,11 @@ def thread_tables(doc, min_share: float = 0.01) -> list[str]:
         for system in ("ours", "python", "dask"):
             if system not in by_system:
                 continue
-            med = thread_medians(by_system[system])
-            total = sum(g["us_per_task"] for g in med.values())
-            rest = {"us_per_task": 0.0, "wakeups_per_task": 0.0}
-            for name in sorted(med, key=lambda k: -med[k]["us_per_task"]):
-                g = med[name]
-                if total and g["us_per_task"] < min_share * total:
-                    rest = {f: rest[f] + g[f] for f in rest}
-                    continue
-                out.append(f"| {SYSTEMS[system]} | {name} | {_fmt(float(g['us_per_task']))} | "
-                           f"{_fmt(float(g['wakeups_per_task']))} |")
-            if rest["us_per_task"] or rest["wakeups_per_task"]:
-                out.append(f"| {SYSTEMS[system]} | other threads | {_fmt(rest['us_per_task'])} | "
-                           f"{_fmt(rest['wakeups_per_task'])} |")
-            out.append(f"| {SYSTEMS[system]} | **all threads** | **{_fmt(float(total))}** | "
-                       f"**{_fmt(float(sum(g['wakeups_per_task'] for g in med.values())))}** |")
+            rows, (us, w) = thread_profile(by_system[system])
+            out += [f"| {SYSTEMS[system]} | {name} | {_fmt(float(u))} | {_fmt(float(k))} |"
+                    for name, u, k in rows]
+            out.append(f"| {SYSTEMS[system]} | **all threads** | **{_fmt(float(us))}** | "
+                       f"**{_fmt(float(w))}** |")
     return out
 
 
@@ -187,11 +190,10 @@ def plots(doc, out: Path):
         plt.close(fig)
 
 
-def thread_plot(doc, out: Path, plt, workload: str = "LB apply_async", min_share: float = 0.01):
+def thread_plot(doc, out: Path, plt, workload: str = "LB apply_async"):
     """cpu_by_thread.png: benchmark 3's profile for one workload, a stacked bar per system with
-    one segment per thread group (medians of the runs; small groups summed as "other"). Each bar
-    has its own scale, so that the smallest system's profile stays readable; the titles give the
-    totals."""
+    one segment per row of thread_profile. Each bar has its own scale, so that the smallest
+    system's profile stays readable; the titles give the totals."""
     by_system = doc.get("extra", {}).get("cluster_threads", {}).get(workload)
     if not by_system:
         return
@@ -199,20 +201,15 @@ def thread_plot(doc, out: Path, plt, workload: str = "LB apply_async", min_share
     fig, axes = plt.subplots(len(systems), 1, figsize=(10, 1.2 + 1.3 * len(systems)), squeeze=False)
     cmap = plt.get_cmap("tab20")
     for ax, system in zip(axes[:, 0], systems):
-        med = thread_medians(by_system[system])
-        total = sum(g["us_per_task"] for g in med.values()) or 1.0
-        parts = sorted(med.items(), key=lambda kv: -kv[1]["us_per_task"])
-        shown = [(k, g) for k, g in parts if g["us_per_task"] >= min_share * total]
-        rest = sum(g["us_per_task"] for k, g in parts if g["us_per_task"] < min_share * total)
+        rows, (total, _) = thread_profile(by_system[system])
         left = 0.0
-        for i, (name, g) in enumerate(shown + ([("other threads", {"us_per_task": rest})] if rest else [])):
-            w = g["us_per_task"]
+        for i, (name, w, _) in enumerate(rows):
             ax.barh(0, w, left=left, color=cmap(i % 20), edgecolor="white",
                     label=f"{name}: {_fmt(float(w))} µs")
             if w > 0.06 * total:
                 ax.annotate(_fmt(float(w)), (left + w / 2, 0), ha="center", va="center", fontsize=7)
             left += w
-        ax.set_xlim(0, total * 1.02)
+        ax.set_xlim(0, (total or 1.0) * 1.02)
         ax.set_yticks([])
         ax.set_title(f"{SYSTEMS[system]}: {_fmt(float(total))} µs per task", fontsize=9, loc="left")
         ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
