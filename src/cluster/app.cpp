@@ -6,6 +6,7 @@
 #include <ipp/config/profile_dir.hpp>
 #include <ipp/util/log.hpp>
 
+#include "launchers/recorded.hpp"
 #include "launchers/ssh_engines.hpp"
 #include "runner.hpp"
 
@@ -149,9 +150,14 @@ Liveness probe_record(const ClusterRecord& r, const ClusterSettings& s,
         e.user + "@" + e.hostname + ":" + std::to_string(port_from_ssh_args(e.ssh_args));
     return states[key][e.pid];
   };
+  auto tri = [](std::optional<bool> v) {
+    return !v ? Alive::unknown : *v ? Alive::yes : Alive::no;
+  };
   if (r.controller && r.controller->state == "running") {
     if (r.controller_class == "local") {
       out.controller = pid_alive(static_cast<int>(r.controller->pid)) ? Alive::yes : Alive::no;
+    } else if (r.controller_class == "mpi" || is_batch_class(r.controller_class)) {
+      out.controller = tri(recorded_alive(r.controller_class, *r.controller, false, s));
     } else if (ctl_remote) {
       out.controller = remote_state(*r.controller);
     } else {
@@ -159,6 +165,14 @@ Liveness probe_record(const ClusterRecord& r, const ClusterSettings& s,
     }
   }
   for (const auto& set : r.sets) {
+    if (r.engine_class == "mpi" || is_batch_class(r.engine_class)) {
+      switch (tri(recorded_alive(r.engine_class, set.set, true, s))) {
+        case Alive::yes: out.engines_alive += set.set.n; break;
+        case Alive::unknown: out.engines_unknown += set.set.n; break;
+        case Alive::no: break;
+      }
+      continue;
+    }
     if (r.engine_class == "sshproxy") {
       if (set.set.state != "running" || set.set.pid <= 0) continue;
       switch (remote_state(set.set)) {
@@ -270,7 +284,9 @@ void stop_record(const ClusterRecord& r, const ClusterSettings& s, const Profile
   };
   for (const auto& set : r.sets) {
     log->info("Stopping engine(s): {}", set.id);
-    if (r.engine_class == "local") {
+    if (r.engine_class == "mpi" || is_batch_class(r.engine_class)) {
+      stop_recorded(r.engine_class, set.set, true, s, log);
+    } else if (r.engine_class == "local") {
       for (const auto& [k, e] : set.engines) {
         if (e.state == "running" && e.pid > 0) ::kill(static_cast<int>(e.pid), SIGTERM);
       }
@@ -306,6 +322,10 @@ void stop_record(const ClusterRecord& r, const ClusterSettings& s, const Profile
         }
       }
     }
+  }
+  if (r.controller && (r.controller_class == "mpi" || is_batch_class(r.controller_class))) {
+    log->info("Stopping controller");
+    stop_recorded(r.controller_class, *r.controller, false, s, log);
   }
   if (r.controller && r.controller->state == "running" && r.controller->pid > 0 &&
       r.controller_class == "local") {

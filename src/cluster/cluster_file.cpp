@@ -64,13 +64,23 @@ OJson state_json(const LauncherState& s, const std::string& cls, bool is_set, bo
   // "set" state has a pid and output files and no per-engine entries.
   const bool proxy = cls == "sshproxy";
   const bool ssh = cls == "ssh" || proxy;
+  const bool batch = is_batch_class(cls);
+  const bool single = is_single_launcher_set(cls);
   std::map<std::string, OJson> keys;  // sorted
   keys["cluster_id"] = s.cluster_id;
   keys["profile_dir"] = s.profile_dir;
   keys["state"] = s.state;
-  keys["pid"] = s.pid;
-  if (is_set || is_engine) keys["n"] = s.n;
-  if (!is_set || proxy) keys["output_file"] = s.output_file;
+  if (batch) {
+    keys["job_id"] = s.job_id;
+    keys["batch_file_name"] = s.batch_file_name;
+    keys["batch_template"] = s.batch_template;
+    keys["queue"] = s.queue;
+    keys["namespace"] = OJson::parse(s.batch_namespace.dump());
+  } else {
+    keys["pid"] = s.pid;
+  }
+  if (is_set || is_engine || (batch && !is_set)) keys["n"] = s.n;
+  if (!is_set || single) keys["output_file"] = s.output_file;
   if (ssh) {
     keys["hostname"] = s.hostname;
     keys["user"] = s.user;
@@ -90,7 +100,7 @@ OJson state_json(const LauncherState& s, const std::string& cls, bool is_set, bo
   if (is_set && ssh && !proxy) keys["engines"] = engines_json();
   OJson out = OJson::object();
   for (auto& [k, v] : keys) out[k] = std::move(v);
-  if (is_set && !ssh) out["engines"] = engines_json();
+  if (is_set && !ssh && !single) out["engines"] = engines_json();
   return out;
 }
 
@@ -128,14 +138,28 @@ LauncherState state_from_json(const nlohmann::json& j) {
   s.ssh_args = list_or(j, "ssh_args", {});
   s.scp_cmd = list_or(j, "scp_cmd", {"scp"});
   s.scp_args = list_or(j, "scp_args", {});
+  s.job_id = str_or(j, "job_id", "");
+  s.batch_file_name = str_or(j, "batch_file_name", "");
+  s.batch_template = str_or(j, "batch_template", "");
+  s.queue = str_or(j, "queue", "");
+  if (auto it = j.find("namespace"); it != j.end() && it->is_object()) s.batch_namespace = *it;
   return s;
 }
 
 }  // namespace
 
+bool is_batch_class(const std::string& cls) {
+  return cls == "pbs" || cls == "sge" || cls == "slurm" || cls == "lsf" || cls == "htcondor" ||
+         cls == "batch";
+}
+
+bool is_single_launcher_set(const std::string& cls) {
+  return cls == "sshproxy" || cls == "mpi" || is_batch_class(cls);
+}
+
 bool ClusterRecord::any_running() const {
   if (controller && controller->state == "running") return true;
-  const bool proxy = engine_class == "sshproxy";
+  const bool proxy = is_single_launcher_set(engine_class);
   return std::any_of(sets.begin(), sets.end(), [proxy](const EngineSetRecord& s) {
     return s.set.state == "running" &&
            (proxy || std::any_of(s.engines.begin(), s.engines.end(),
@@ -146,7 +170,7 @@ bool ClusterRecord::any_running() const {
 int ClusterRecord::engine_count() const {
   int count = 0;
   for (const auto& s : sets) {
-    if (engine_class == "sshproxy") {
+    if (is_single_launcher_set(engine_class)) {
       count += s.set.state == "running" ? s.set.n : 0;
       continue;
     }
@@ -210,7 +234,7 @@ ClusterRecord ClusterRecord::from_json(const nlohmann::json& j) {
         rec.id = s.key();
         rec.set = state_from_json(s.value());
         auto eng = s.value().find("engines");
-        if (r.engine_class == "sshproxy") {
+        if (is_single_launcher_set(r.engine_class)) {
           r.sets.push_back(std::move(rec));
           continue;
         }

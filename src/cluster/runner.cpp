@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <ctime>
 #include <fstream>
 #include <sstream>
@@ -88,9 +89,7 @@ int ClusterRunner::run() {
   reactor_.on_signal(SIGTERM, stop_on);
   auto relay = [this](int signo) {
     log_->info("Relaying signal {} to the engines", signo);
-    for (auto& e : engines_) {
-      if (e.running) ::kill(e.pid, signo);
-    }
+    for (auto& set : launched_) set.launcher->signal(signo);
   };
   reactor_.on_signal(SIGUSR1, relay);
   reactor_.on_signal(SIGUSR2, relay);
@@ -114,6 +113,7 @@ int ClusterRunner::run() {
 
 bool ClusterRunner::start_controller() {
   if (s_.controller_launcher == "ssh") return start_ssh_controller();
+  if (s_.controller_launcher != "local") return start_launched_controller();
   LocalProc p;
   p.key = "controller";
   p.output_file = (profile_.log() / ("ipcontroller-" + s_.cluster_id + "-" +
@@ -400,15 +400,9 @@ void ClusterRunner::watch(LocalProc& p, bool is_controller) {
   if (p.pidfd < 0) return;  // no pidfd: tick() polls
   const std::string key = p.key;
   reactor_.add_fd(p.pidfd, [this, key, is_controller] {
-    LocalProc* proc = nullptr;
-    if (is_controller) {
-      proc = controller_ ? &*controller_ : nullptr;
-    } else {
-      for (auto& e : engines_) {
-        if (e.key == key) proc = &e;
-      }
-    }
-    if (proc != nullptr) on_local_exit(*proc, is_controller);
+    (void)key;
+    (void)is_controller;
+    if (controller_) on_local_exit(*controller_, true);
   });
 }
 
@@ -461,8 +455,12 @@ void ClusterRunner::tick() {
     if (try_reap(controller_->pid) || !pid_alive(controller_->pid)) on_local_exit(*controller_, true);
     if (stopping_) return;
   }
-  for (auto& e : engines_) {
-    if (e.running && e.pidfd < 0 && (try_reap(e.pid) || !pid_alive(e.pid))) on_local_exit(e, false);
+  if (ctl_launcher_) {
+    poll_controller_launcher(now);
+    if (stopping_) return;
+  }
+  if (engines_started_) {
+    poll_engine_launchers(now);
     if (stopping_) return;
   }
   if (with_controller_ && !engines_started_) {
@@ -476,12 +474,15 @@ void ClusterRunner::tick() {
           "this host must reach the address in them, e.g. controller_args = ['--ip=*'])"));
       return;
     }
+    // A batch controller's clock starts when its job leaves the queue.
+    if (ctl_launcher_ && ctl_launcher_->queued()) controller_started_ = now;
     if (now - controller_started_ > std::chrono::duration<double>(s_.connection_info_timeout)) {
+      const std::string log_file =
+          ctl_launcher_ ? ctl_launcher_->where_output() : controller_->output_file;
       fail_start("The controller did not become ready within " +
                  std::to_string(static_cast<int>(s_.connection_info_timeout)) +
                  " s (no connection files, or no reply on its registration port). "
-                 "Controller log " + controller_->output_file + ":\n" +
-                 indent(tail_file(controller_->output_file, 20)));
+                 "Controller log " + log_file + ":\n" + indent(tail_file(log_file, 20)));
       return;
     }
     const auto client = profile_.client_file(s_.cluster_id);
@@ -500,6 +501,7 @@ void ClusterRunner::tick() {
               controller_ready_ = true;
               log_->info("Controller is ready ({} engines registered)", *count);
             }
+            if (*count > 0) any_registered_ = true;
             if (monitor_) handle(monitor_->on_registered(*count, std::chrono::steady_clock::now()));
           });
           last_request_ = {};
@@ -540,11 +542,11 @@ void ClusterRunner::tick() {
   }
 }
 
-std::string ClusterRunner::new_set_id() const {
+std::string ClusterRunner::new_set_id(const std::vector<std::string>& also_taken) const {
   std::string base = std::to_string(std::time(nullptr));
   std::string id = base;
   for (int i = 1;; ++i) {
-    bool taken = false;
+    bool taken = std::find(also_taken.begin(), also_taken.end(), id) != also_taken.end();
     for (const auto& s : record_.sets) taken = taken || s.id == id;
     if (!taken) return id;
     id = base + "-" + std::to_string(i);
@@ -558,13 +560,15 @@ void ClusterRunner::start_engines() {
   set.set.cluster_id = s_.cluster_id;
   set.set.profile_dir = profile_.location().string();
   set.set.pid = -1;
+  if (s_.engine_launcher != "ssh" && s_.engine_launcher != "sshproxy") {
+    start_launched_engines();
+    return;
+  }
   try {
     if (s_.engine_launcher == "ssh") {
       start_ssh_engines(set);
-    } else if (s_.engine_launcher == "sshproxy") {
-      start_proxy_engines(set);
     } else {
-      start_local_engines(set);
+      start_proxy_engines(set);
     }
   } catch (const std::exception& e) {
     fail_start(std::string("Engine start failed: ") + e.what());
@@ -589,44 +593,6 @@ void ClusterRunner::start_engines() {
     probe_->send_request();
     monitor_->probed(std::chrono::steady_clock::now());
   }
-}
-
-void ClusterRunner::start_local_engines(EngineSetRecord& set) {
-  log_->info("Starting {} engines with <class 'ipyparallel.cluster.launcher.LocalEngineSetLauncher'>",
-             s_.n);
-  const std::string engine_json = read_text(profile_.engine_file(s_.cluster_id));
-  for (int i = 0; i < s_.n; ++i) {
-    if (i > 0 && s_.engine_delay > 0) {
-      std::this_thread::sleep_for(std::chrono::duration<double>(s_.engine_delay));
-    }
-    LocalProc p;
-    p.key = std::to_string(i);
-    p.output_file = (profile_.log() / ("ipengine-" + s_.cluster_id + "-" + set.id + "-" +
-                                       std::to_string(i) + ".log")).string();
-    SpawnSpec spec;
-    spec.argv = s_.engine_cmd;
-    spec.argv.push_back("--profile-dir=" + profile_.location().string());
-    if (!s_.cluster_id.empty()) spec.argv.push_back("--cluster-id=" + s_.cluster_id);
-    spec.argv.insert(spec.argv.end(), s_.engine_args.begin(), s_.engine_args.end());
-    spec.env = s_.environment;
-    spec.env["IPP_PROFILE_DIR"] = profile_.location().string();
-    spec.env["IPP_CLUSTER_ID"] = s_.cluster_id;
-    if (!engine_json.empty()) spec.env["IPP_CONNECTION_INFO"] = engine_json;
-    spec.output_file = p.output_file;
-    if (i == 0) log_->debug("Engine command: {}", join(spec.argv));
-    auto sp = spawn(spec);
-    p.pid = sp.pid;
-    p.pidfd = sp.pidfd;
-    p.running = true;
-    engines_.push_back(p);
-    LauncherState st;
-    st.cluster_id = s_.cluster_id;
-    st.profile_dir = profile_.location().string();
-    st.pid = p.pid;
-    st.output_file = p.output_file;
-    set.engines.emplace_back(p.key, st);
-  }
-  for (auto& e : engines_) watch(e, false);
 }
 
 void ClusterRunner::start_ssh_engines(EngineSetRecord& set) {
@@ -771,6 +737,17 @@ void ClusterRunner::poll_remote() {
 
 void ClusterRunner::update_engine_states() {
   if (record_.sets.empty()) return;
+  if (!launched_.empty()) {
+    for (auto& rec : record_.sets) {
+      for (const auto& l : launched_) {
+        if (l.id != rec.id) continue;
+        rec.set = l.launcher->state();
+        rec.engines = l.launcher->engine_states();
+      }
+    }
+    write_record();
+    return;
+  }
   auto& set = record_.sets.back();
   if (s_.engine_launcher == "sshproxy") {
     const bool running = !hosts_.empty() && hosts_.front().running.front();
@@ -781,9 +758,6 @@ void ClusterRunner::update_engine_states() {
   std::vector<std::pair<std::string, LauncherState>> live;
   for (auto& [key, st] : set.engines) {
     bool running = true;
-    for (const auto& e : engines_) {
-      if (e.key == key) running = e.running;
-    }
     for (const auto& h : hosts_) {
       for (std::size_t i = 0; i < h.keys.size(); ++i) {
         if (h.keys[i] == key) running = h.running[i];
@@ -800,9 +774,17 @@ void ClusterRunner::update_engine_states() {
 void ClusterRunner::handle(const std::vector<MonitorAction>& actions) {
   for (const auto& a : actions) {
     switch (a.kind) {
-      case MonitorAction::Kind::Progress:
+      case MonitorAction::Kind::Progress: {
+        const auto st = launcher_status();
+        log_->info("{}{}", a.message, st.empty() ? "" : ", " + st);
+        break;
+      }
       case MonitorAction::Kind::Success: log_->info("{}", a.message); break;
-      case MonitorAction::Kind::Warning: log_->warn("{}", a.message); break;
+      case MonitorAction::Kind::Warning: {
+        const auto st = launcher_status();
+        log_->warn("{}{}", a.message, st.empty() ? "" : " (" + st + ")");
+        break;
+      }
       case MonitorAction::Kind::EarlyShutdown: {
         log_->error("{}", a.message);
         auto out = engines_output();
@@ -820,10 +802,7 @@ void ClusterRunner::handle(const std::vector<MonitorAction>& actions) {
 
 std::string ClusterRunner::engines_output() {
   std::string out;
-  for (const auto& e : engines_) {
-    auto t = tail_file(e.output_file, 20);
-    if (!t.empty()) out += "Output for engine " + e.key + ":\n" + indent(t);
-  }
+  for (auto& set : launched_) out += set.launcher->output_tail(20);
   for (auto& h : hosts_) {
     if (!h.conn) {
       auto c = SshConnection::connect(h.target);
@@ -850,15 +829,10 @@ void ClusterRunner::stop_all(const std::string& why) {
   stopping_ = true;
   log_->debug("stopping cluster: {}", why);
   // Engines first, so they unregister from a live controller.
-  for (auto& e : engines_) {
-    if (e.running) ::kill(e.pid, SIGTERM);
-  }
   bool any_engines = false;
-  for (auto& e : engines_) {
-    if (!e.running) continue;
-    any_engines = true;
-    terminate(e.pid);
-    e.running = false;
+  for (auto& set : launched_) {
+    any_engines = any_engines || set.launcher->running() > 0;
+    set.launcher->stop();
   }
   for (auto& h : hosts_) {
     std::vector<long> live;
@@ -894,6 +868,10 @@ void ClusterRunner::stop_all(const std::string& why) {
   }
   if (any_engines && !record_.sets.empty()) log_->info("Stopping engine(s): {}", record_.sets.back().id);
   stop_remote_controller();
+  if (ctl_launcher_) {
+    log_->info("Stopping controller");
+    ctl_launcher_->stop();
+  }
   if (controller_ && controller_->running) {
     log_->info("Stopping controller");
     terminate(controller_->pid);

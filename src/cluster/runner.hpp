@@ -8,6 +8,7 @@
 #include <ipp/cluster/cluster_file.hpp>
 #include <ipp/cluster/daemonize.hpp>
 #include <ipp/cluster/engines_spec.hpp>
+#include <ipp/cluster/launcher.hpp>
 #include <ipp/cluster/registration_probe.hpp>
 #include <ipp/cluster/ssh.hpp>
 #include <ipp/cluster/startup_monitor.hpp>
@@ -77,8 +78,13 @@ class ClusterRunner {
   void start_proxy_engines(EngineSetRecord& set);
   void tick();
   void on_controller_ready();
+  bool start_launched_controller();
+  void poll_controller_launcher(TimePoint now);
   void start_engines();
-  void start_local_engines(EngineSetRecord& set);
+  void start_launched_engines();
+  void poll_engine_launchers(TimePoint now);
+  void on_launcher_stopped(const LauncherEvent& e);
+  std::string launcher_status() const;
   void start_ssh_engines(EngineSetRecord& set);
   void watch(LocalProc& p, bool is_controller);
   void on_local_exit(LocalProc& p, bool is_controller);
@@ -89,7 +95,7 @@ class ClusterRunner {
   void fail_start(const std::string& message);
   void write_record();
   void update_engine_states();
-  std::string new_set_id() const;
+  std::string new_set_id(const std::vector<std::string>& also_taken = {}) const;
   std::string controller_failure_message();
 
   ClusterSettings s_;
@@ -103,7 +109,15 @@ class ClusterRunner {
   std::filesystem::path cluster_file_;
   std::optional<LocalProc> controller_;
   std::optional<RemoteController> remote_controller_;
-  std::vector<LocalProc> engines_;
+  // Controllers and engine sets behind the Launcher interface (local engines, MPI, batch);
+  // the SSH launchers are driven by the runner itself (hosts_, remote_controller_).
+  std::unique_ptr<ControllerLauncher> ctl_launcher_;
+  struct LaunchedSet {
+    std::string id;  // the cluster file's set id
+    std::unique_ptr<EngineSetLauncher> launcher;
+  };
+  std::vector<LaunchedSet> launched_;
+  bool any_registered_ = false;
   std::vector<RemoteHost> hosts_;
   std::vector<std::string> engine_start_errors_;  // per host, for the start failure message
   std::unique_ptr<RegistrationProbe> probe_;

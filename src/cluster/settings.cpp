@@ -143,7 +143,9 @@ ClusterSettings resolve_settings(const ipp::config::LoadedConfig& config,
     auto short_name = ipp::config::launcher_short_name(v);
     if (short_name.empty()) {
       throw ipp::config::ConfigError(std::string("c.Cluster.") + what + " = '" + v +
-                                     "': unknown launcher (use 'local' or 'ssh')");
+                                     "': unknown launcher (use 'local', 'ssh', 'sshproxy', "
+                                     "'mpi', 'slurm', 'pbs', 'sge', 'lsf', 'htcondor' or "
+                                     "'batch')");
     }
     return short_name;
   };
@@ -154,15 +156,17 @@ ClusterSettings resolve_settings(const ipp::config::LoadedConfig& config,
       o.controller ? *o.controller
                    : get_or<std::string>(config, {"Cluster"}, "controller_launcher_class", "local"),
       "controller_launcher_class");
-  if (s.engine_launcher != "local" && s.engine_launcher != "ssh" &&
-      s.engine_launcher != "sshproxy") {
-    throw ipp::config::ConfigError("c.Cluster.engine_launcher_class = '" + s.engine_launcher +
-                                   "': this ipcluster supports 'local', 'ssh' and 'sshproxy'");
+  for (const auto& [name, what] : {std::pair{s.engine_launcher, "engine_launcher_class"},
+                                    std::pair{s.controller_launcher, "controller_launcher_class"}}) {
+    if (name == "winhpc") {
+      throw ipp::config::ConfigError(std::string("c.Cluster.") + what +
+                                     " = 'winhpc': Windows HPC is not supported on this platform");
+    }
   }
-  if (s.controller_launcher != "local" && s.controller_launcher != "ssh") {
-    throw ipp::config::ConfigError("c.Cluster.controller_launcher_class = '" +
-                                   s.controller_launcher +
-                                   "': this ipcluster supports 'local' and 'ssh'");
+  if (s.controller_launcher == "sshproxy") {
+    throw ipp::config::ConfigError(
+        "c.Cluster.controller_launcher_class = 'sshproxy': SSHProxy starts engines only; use "
+        "'local', 'ssh', 'mpi' or a batch system for the controller");
   }
   s.controller_ip = o.ip ? *o.ip : get_or<std::string>(config, {"Cluster"}, "controller_ip", "");
   s.controller_location =
@@ -268,6 +272,7 @@ ClusterSettings resolve_settings(const ipp::config::LoadedConfig& config,
         "c.Cluster.engine_launcher_class = 'sshproxy' needs the engine host: set "
         "c.SSHProxyEngineSetLauncher.hostname (or .location = 'user@host')");
   }
+  resolve_hpc_settings(config, s);
   return s;
 }
 

@@ -46,6 +46,34 @@ struct SshProxySettings {
   std::optional<FilePairs> to_send;  // nullopt: both connection files into the remote security/
 };
 
+// c.MPILauncher.* for MPI engine sets and controllers.
+struct MpiSettings {
+  std::vector<std::string> mpi_cmd{"mpiexec"};
+  std::vector<std::string> mpi_args;
+};
+
+// c.<System>{EngineSet,Controller}Launcher.* for the batch launchers (batch_system.hpp), with
+// Python's defaults for the system filled in.
+struct BatchSettings {
+  std::string system;  // "slurm", "pbs", "sge", "lsf", "htcondor", "batch"
+  std::string config_class;  // "SlurmEngineSetLauncher": names settings in messages
+  std::vector<std::string> submit_command;
+  std::vector<std::string> delete_command;
+  std::vector<std::string> signal_command;
+  std::vector<std::string> status_command;  // ours: how the job's state is watched
+  std::string job_id_regexp;
+  int job_id_regexp_group = 0;
+  std::string batch_template;  // batch_template, else the contents of batch_template_file
+  std::string batch_file_name;
+  std::string queue;
+  std::string account, qos, timelimit, options;  // Slurm
+  ipp::config::ConfigTree user_namespace = ipp::config::ConfigTree::object();
+  std::string output_file;  // "" = <profile>/log/<identifier>.log
+  int engines_per_job = 0;  // ours: split the engines over jobs of at most this many; 0 = one job
+  double status_interval = 2.0;  // ours: seconds between status checks while engines start
+  double submit_timeout = 60.0;  // ours: the longest a submit/delete/status command may take
+};
+
 // Settings for starting and stopping a cluster, resolved from ipcluster_config.{py,json}, the
 // command line and the defaults of Python ipyparallel 9.1 (cluster-tooling.md §2.4, §5).
 struct ClusterSettings {
@@ -79,6 +107,11 @@ struct ClusterSettings {
   // SSH controller / proxy engines (controller_launcher == "ssh", engine_launcher == "sshproxy")
   SshControllerSettings ssh_controller;
   SshProxySettings ssh_proxy;
+  // MPI and batch launchers (engine_launcher / controller_launcher is "mpi" or a batch system)
+  MpiSettings mpi_engines;
+  MpiSettings mpi_controller;
+  BatchSettings batch_engines;
+  BatchSettings batch_controller;
   // Things to tell the user once logging is up (ignored settings).
   std::vector<std::string> warnings;
 };
@@ -87,6 +120,10 @@ struct ClusterSettings {
 ClusterSettings resolve_settings(const ipp::config::LoadedConfig& config,
                                  const ClusterOptions& options,
                                  const std::filesystem::path& profile_dir);
+
+// The MPI and batch parts of the settings, for the launchers s.engine_launcher and
+// s.controller_launcher name (called by resolve_settings).
+void resolve_hpc_settings(const ipp::config::LoadedConfig& config, ClusterSettings& s);
 
 // The local profile dir as the remote side sees it: $HOME/ stripped (SSHLauncher._strip_home).
 std::string strip_home(const std::string& path, const std::string& home);

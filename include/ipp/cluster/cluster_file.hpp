@@ -16,7 +16,8 @@
 namespace ipp::cluster {
 
 // One launcher's state dict (a controller, an engine, or an engine set's own fields). Which keys
-// are written depends on the launcher class ("local" or "ssh"), as traitlets' to_dict does.
+// are written depends on the launcher class ("local", "ssh", "mpi", "slurm", ...), as
+// traitlets' to_dict does.
 struct LauncherState {
   std::string cluster_id;
   std::string profile_dir;
@@ -34,7 +35,18 @@ struct LauncherState {
   std::vector<std::string> ssh_args;
   std::vector<std::string> scp_cmd{"scp"};
   std::vector<std::string> scp_args;
+  // batch launchers only (PBS, SGE, Slurm, LSF, HTCondor, batch)
+  std::string job_id;
+  std::string batch_file_name;
+  std::string batch_template;
+  std::string queue;
+  nlohmann::json batch_namespace = nlohmann::json::object();
 };
+
+// Launcher classes whose engine set is one launcher (no per-engine entries): the batch systems,
+// MPI and the SSH proxy.
+bool is_batch_class(const std::string& cls);
+bool is_single_launcher_set(const std::string& cls);
 
 struct EngineSetRecord {
   std::string id;  // str(int(time.time())), "-1", "-2" on collision

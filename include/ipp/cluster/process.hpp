@@ -25,6 +25,9 @@ struct Spawned {
   int pidfd = -1;  // readable when the process exits; -1 if pidfd_open is unavailable
 };
 
+// Our environment with `extra` added (overriding), as "K=V" strings.
+std::vector<std::string> merged_environment(const std::map<std::string, std::string>& extra);
+
 // Throws std::runtime_error naming the program when it cannot be started.
 Spawned spawn(const SpawnSpec& spec);
 
@@ -45,6 +48,23 @@ std::string tail_file(const std::filesystem::path& path, std::size_t lines = 100
 
 // Where our own executable lives (/proc/self/exe), for finding sibling binaries.
 std::filesystem::path self_dir();
+
+// A short command run to completion (a batch system's submit, delete or status command).
+struct CommandResult {
+  int exit_code = -1;  // as try_reap; -1000 when it could not be started
+  bool timed_out = false;
+  std::string out;
+  std::string err;
+};
+
+// Runs `argv` with `env` added to our environment and `input` on its stdin, collecting its
+// output until it exits; killed after `timeout`. Never throws: a program that cannot be started
+// gives exit_code -1000 and the reason in `err`. Returns once the command itself has exited,
+// even if something it started in the background still holds its output open.
+CommandResult run_command(const std::vector<std::string>& argv,
+                          const std::map<std::string, std::string>& env = {},
+                          const std::string& input = "",
+                          std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
 // "Exited with status 3" / "killed by signal 9 (SIGKILL)".
 std::string describe_exit(int code);

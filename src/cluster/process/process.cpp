@@ -33,17 +33,22 @@ int open_pidfd(int pid) {
 
 }  // namespace
 
-Spawned spawn(const SpawnSpec& spec) {
-  if (spec.argv.empty()) throw std::runtime_error("empty command");
+std::vector<std::string> merged_environment(const std::map<std::string, std::string>& extra) {
   std::map<std::string, std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {
     std::string kv(*e);
     auto eq = kv.find('=');
     if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
-  for (const auto& [k, v] : spec.env) env[k] = v;
-  std::vector<std::string> env_strings;
-  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
+  for (const auto& [k, v] : extra) env[k] = v;
+  std::vector<std::string> out;
+  for (const auto& [k, v] : env) out.push_back(k + "=" + v);
+  return out;
+}
+
+Spawned spawn(const SpawnSpec& spec) {
+  if (spec.argv.empty()) throw std::runtime_error("empty command");
+  std::vector<std::string> env_strings = merged_environment(spec.env);
   std::vector<char*> envp;
   for (auto& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);

@@ -129,9 +129,17 @@ TEST(Settings, LegacyNamesAndCommandLinePrecedence) {
 
 TEST(Settings, UnsupportedLauncherIsConfigError) {
   ipp::config::LoadedConfig cfg;
-  cfg.tree = ipp::config::ConfigTree::parse(R"({"Cluster": {"engine_launcher_class": "slurm"}})");
+  cfg.tree = ipp::config::ConfigTree::parse(R"({"Cluster": {"engine_launcher_class": "winhpc"}})");
   auto r = parse({"start"});
   ASSERT_TRUE(r.options);
+  try {
+    (void)resolve_settings(cfg, *r.options, "/p");
+    FAIL() << "expected ConfigError";
+  } catch (const ipp::config::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("Windows HPC is not supported on this platform"),
+              std::string::npos);
+  }
+  cfg.tree = ipp::config::ConfigTree::parse(R"({"Cluster": {"engine_launcher_class": "nope"}})");
   EXPECT_THROW(resolve_settings(cfg, *r.options, "/p"), ipp::config::ConfigError);
 }
 

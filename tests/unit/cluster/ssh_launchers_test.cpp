@@ -88,7 +88,7 @@ TEST(SshControllerSettings, Errors) {
   EXPECT_THROW(settings_from(R"({"Cluster": {"controller_launcher_class": "ssh"},
     "SSHControllerLauncher": {"hostname": "h", "ssh_args": ["-p", "x"]}})"),
                ipp::config::ConfigError);
-  EXPECT_THROW(settings_from(R"({"Cluster": {"controller_launcher_class": "slurm"}})"),
+  EXPECT_THROW(settings_from(R"({"Cluster": {"controller_launcher_class": "sshproxy"}})"),
                ipp::config::ConfigError);
 }
 
