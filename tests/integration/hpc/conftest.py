@@ -1,0 +1,46 @@
+"""Fixtures for the batch-system tests: a real private Slurm, and recording fakes of the others.
+
+``local_slurm`` (session scope) is a running :class:`slurm_harness.LocalSlurm`; use
+``local_slurm.env`` (os.environ plus SLURM_CONF and the harness tag) for every process that
+calls sbatch/srun/squeue/scancel, including an ipcluster under test. Tests that need it are
+skipped when not running as root or when slurm-wlm/munge are not installed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+import slurm_harness  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def local_slurm(request):
+    reason = slurm_harness.available()
+    if reason:
+        pytest.skip(reason)
+    cluster = slurm_harness.LocalSlurm(keep_files=request.config.getoption("--keep-cluster-files", False))
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+        left = cluster.leftovers()
+        assert not left, f"processes of the Slurm harness survived stop(): {left}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Attach the harness's daemon logs to a failing test that used local_slurm."""
+    outcome = yield
+    rep = outcome.get_result()
+    cluster = getattr(item, "funcargs", {}).get("local_slurm")
+    if rep.failed and cluster is not None:
+        rep.sections.append(("slurm daemon logs", cluster.logs()))
