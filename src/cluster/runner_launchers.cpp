@@ -132,13 +132,6 @@ void ClusterRunner::poll_engine_launchers(TimePoint now) {
 
 void ClusterRunner::on_launcher_stopped(const LauncherEvent& e) {
   const bool starting = monitor_ && !monitor_->succeeded();
-  if (e.failed && starting) {
-    log_->error("{}", e.message);
-  } else if (e.failed) {
-    log_->warn("{}", e.message);
-  } else {
-    log_->info("{}", e.message);
-  }
   update_engine_states();
   int still = 0;
   for (const auto& set : launched_) still += set.launcher->running();
@@ -153,6 +146,13 @@ void ClusterRunner::on_launcher_stopped(const LauncherEvent& e) {
     exit_code_ = exit_code::error;
     stop_all("engine jobs ended");
     return;
+  }
+  if (e.failed && starting) {
+    log_->error("{}", e.message);
+  } else if (e.failed) {
+    log_->warn("{}", e.message);
+  } else {
+    log_->info("{}", e.message);
   }
   if (!monitor_) return;
   for (int k = 0; k < std::max(1, e.count) && !stopping_; ++k) {

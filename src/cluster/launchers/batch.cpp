@@ -195,6 +195,7 @@ class BatchJob {
     }
     if (st.phase == JobStatus::Phase::Finished || st.phase == JobStatus::Phase::Failed) {
       alive_ = false;
+      ended_ = true;
       const bool failed = st.phase == JobStatus::Phase::Failed;
       std::string msg = label() + " ended: " + (st.state.empty() ? "no longer in the queue" : status_word());
       out.push_back({LauncherEvent::Kind::Stopped, n_, msg, failed});
@@ -214,7 +215,7 @@ class BatchJob {
   }
 
   void stop() {
-    if (job_id_.empty() || deleted_) return;
+    if (job_id_.empty() || deleted_ || ended_) return;
     deleted_ = true;
     auto argv = sys_.delete_command;
     argv.push_back(job_id_);
@@ -282,6 +283,7 @@ class BatchJob {
   JobStatus::Phase phase_ = JobStatus::Phase::Unknown;
   bool alive_ = false;
   bool deleted_ = false;
+  bool ended_ = false;  // seen leaving the queue
   bool status_warned_ = false;
   TimePoint next_status_{};
 };

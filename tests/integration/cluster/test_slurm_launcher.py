@@ -1,0 +1,158 @@
+"""ipcluster's Slurm launchers against a real single-node Slurm that the tests start themselves
+(tests/integration/hpc/slurm_harness.py): engines and a controller inside Slurm jobs, a
+load-balanced map, stop leaving the queue empty, a rejected submission, a cancelled job, engines
+split over several jobs, and Python's `ipcluster stop` on our cluster file."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ipcluster_bin, wait_for
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hpc"))
+import slurm_harness  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def slurm():
+    reason = slurm_harness.available()
+    if reason:
+        pytest.fail(f"a local Slurm cannot run here: {reason}")
+    cluster = slurm_harness.LocalSlurm()
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+        assert not cluster.leftovers()
+
+
+@pytest.fixture
+def senv(env, slurm):
+    env.env.update({k: v for k, v in slurm.env.items() if k.startswith(("SLURM", "IPP_SLURM"))})
+    yield env
+    # Whatever a failed test left in the queue goes.
+    subprocess.run(["scancel", "--user=root"], env=slurm.env, capture_output=True)
+    wait_for(lambda: not queue(slurm), timeout=60, what="an empty queue after the test")
+
+
+def queue(slurm) -> list[str]:
+    r = slurm.run(["squeue", "-h", "-o", "%i %j %T"], check=False)
+    return [l for l in r.stdout.splitlines() if l.strip()]
+
+
+CLIENT = """
+import ipyparallel as ipp, os, socket
+rc = ipp.Client(profile="default", timeout=30)
+rc.wait_for_engines({n}, timeout=120)
+print(sorted(rc.ids))
+print(sorted(set(rc[:].apply_sync(lambda: __import__("os").environ.get("SLURM_JOB_ID")))))
+print(rc.load_balanced_view().map_sync(lambda x: x * x, range(300)) == [x * x for x in range(300)])
+rc.close()
+"""
+
+
+def slurm_config(env, extra=""):
+    # The engine command as the other ipcluster tests choose it (ours or Python's).
+    env.write_config(extra=extra)
+
+
+def cluster_file(env):
+    return json.loads((env.profile_dir() / "security" / "cluster-.json").read_text())
+
+
+def test_engines_in_a_slurm_job_then_stop_empties_the_queue(senv, slurm):
+    slurm_config(senv)
+    r = senv.run("start", "--engines=slurm", "-n", "4", "--daemonize", timeout=180)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    out = senv.python(CLIENT.format(n=4), timeout=240)
+    assert out.returncode == 0, out.stderr
+    ids, jobs, mapped = out.stdout.splitlines()
+    assert ids == "[0, 1, 2, 3]"
+    data = cluster_file(senv)
+    assert data["engines"]["class"] == "slurm"
+    (engset,) = data["engines"]["sets"].values()
+    assert engset["n"] == 4 and engset["job_id"].isdigit()
+    assert jobs == f"['{engset['job_id']}']"  # all four engines run inside that job
+    assert mapped == "True"
+    script = (senv.profile_dir() / "slurm_engine.sbatch").read_text()
+    assert script.startswith("#!/bin/sh\n#SBATCH --ntasks=4\n#SBATCH --output=")
+    assert [l.split()[0] for l in queue(slurm)] == [engset["job_id"]]
+    log = next((senv.profile_dir() / "log").glob("ipcluster-*.log")).read_text()
+    assert f"4/4 engines registered, job {engset['job_id']}" in log
+
+    senv.run("stop", check_rc=0, timeout=120)
+    wait_for(lambda: not queue(slurm), timeout=60, what="squeue to be empty after stop")
+
+
+def test_controller_in_slurm_and_python_stop_on_our_cluster_file(senv, slurm):
+    slurm_config(senv)
+    r = senv.run("start", "--controller=slurm", "--engines=slurm", "-n", "2", "--daemonize",
+                 timeout=180)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    out = senv.python(CLIENT.format(n=2), timeout=240)
+    assert out.returncode == 0, out.stderr
+    data = cluster_file(senv)
+    assert data["controller"]["class"] == "slurm"
+    ctl_job = data["controller"]["state"]["job_id"]
+    names = {l.split()[0]: l.split()[1] for l in queue(slurm)}
+    assert names[ctl_job] == "ipcontroller-"
+    assert len(names) == 2
+    # Our ipcluster dies; Python's `ipcluster stop` deletes the jobs our cluster file records.
+    pid = int((senv.profile_dir() / "pid" / "ipcluster.pid").read_text())
+    os.kill(pid, signal.SIGKILL)
+    theirs = subprocess.run(["/usr/bin/ipcluster", "stop"], env=senv.env, capture_output=True,
+                            text=True, timeout=120)
+    assert theirs.returncode == 0, theirs.stderr
+    assert f"'job_id': '{ctl_job}'" in theirs.stderr
+    wait_for(lambda: not queue(slurm), timeout=60, what="Python's stop to empty the queue")
+
+
+def test_rejected_submission_says_what_slurm_said(senv, slurm):
+    slurm_config(senv, 'c.SlurmEngineSetLauncher.queue = "nosuchpartition"\n')
+    r = senv.run("start", "--engines=slurm", "-n", "2", timeout=120)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "Slurm rejected the engines job (sbatch " in r.stderr
+    assert "invalid partition specified: nosuchpartition" in r.stderr
+    assert not queue(slurm)
+
+
+def test_job_cancelled_before_engines_register_is_reported(senv, slurm):
+    # --hold keeps the job pending until it is cancelled.
+    slurm_config(senv, 'c.SlurmEngineSetLauncher.submit_command = ["sbatch", "--hold"]\n')
+    p = subprocess.Popen([ipcluster_bin(), "start", "--engines=slurm", "-n", "2"],
+                         env=senv.env, stderr=subprocess.PIPE, text=True)
+    job = wait_for(lambda: [l.split()[0] for l in queue(slurm)], timeout=60,
+                   what="the engine job in the queue")[0]
+    time.sleep(3)  # let ipcluster see the job pending (it checks every 2 s)
+    slurm.run(["scancel", job])
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 1, err
+    assert f"Slurm job {job} (2 engines) is PENDING (JobHeldUser)" in err
+    assert f"Slurm job {job} (2 engines) ended: CANCELLED" in err
+    assert "before its engines registered" in err
+    assert err.count("ended: CANCELLED") == 1
+
+
+def test_engines_split_over_jobs(senv, slurm):
+    slurm_config(senv, "c.SlurmEngineSetLauncher.engines_per_job = 2\n")
+    r = senv.run("start", "--engines=slurm", "-n", "5", "--daemonize", timeout=180)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    out = senv.python(CLIENT.format(n=5), timeout=240)
+    assert out.returncode == 0, out.stderr
+    sets = cluster_file(senv)["engines"]["sets"]
+    assert sorted(s["n"] for s in sets.values()) == [1, 2, 2]
+    jobs = sorted(s["job_id"] for s in sets.values())
+    assert out.stdout.splitlines()[1] == str(sorted(jobs))
+    assert sorted(l.split()[0] for l in queue(slurm)) == jobs
+    assert (senv.profile_dir() / "slurm_engine-3.sbatch").exists()
+    senv.run("stop", check_rc=0, timeout=120)
+    wait_for(lambda: not queue(slurm), timeout=60, what="all three jobs deleted")
