@@ -40,7 +40,7 @@ if [ ${#modules[@]} -eq 0 ]; then
         # with our engine: the modules that exercise the engine most (views, magics, %pylab)
         modules=(test_view test_magics test_remotefunction)
     elif [ $ci -eq 1 ]; then
-        modules=(test_client test_lbview test_dependency test_db test_asyncresult)
+        modules=(test_client test_lbview test_dependency test_db test_asyncresult test_mpi test_slurm)
     else
         modules=()
         for f in "$TESTS"/test_*.py; do modules+=("$(basename "$f" .py)"); done
@@ -49,6 +49,27 @@ fi
 [ -n "$out" ] || out="$(mktemp -d "${TMPDIR:-/tmp}/ipp-conformance.XXXXXX")"
 mkdir -p "$out"
 echo "controller=$controller engine=$engine bin-dir=$bin_dir results=$out"
+
+# test_mpi runs mpiexec as root on 2 cores: Open MPI wants to be told that this is intended.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+# test_slurm needs a running Slurm: start a private single-node one for the run (as root).
+slurm_dir=""
+stop_slurm() {
+    [ -n "$slurm_dir" ] && $PY "$REPO/tests/integration/hpc/slurm_harness.py" stop "$slurm_dir" >/dev/null
+    slurm_dir=""
+}
+trap stop_slurm EXIT
+for m in "${modules[@]}"; do
+    if [ "${m%.py}" = test_slurm ] && [ -z "${SLURM_CONF:-}" ]; then
+        if ! started="$($PY "$REPO/tests/integration/hpc/slurm_harness.py" start)"; then
+            echo "cannot start a local Slurm for test_slurm" >&2
+            exit 1
+        fi
+        export SLURM_CONF="$(printf '%s\n' "$started" | sed -n 's/^export SLURM_CONF=//p')"
+        slurm_dir="$(dirname "$(dirname "$SLURM_CONF")")"
+        echo "local Slurm for test_slurm: $slurm_dir"
+    fi
+done
 
 # whole-module time limit (SIGTERM lets the plugin stop every process it started)
 module_limit="${IPP_CONFORMANCE_MODULE_TIMEOUT:-1200}"
