@@ -781,7 +781,11 @@ void ClusterRunner::handle(const std::vector<MonitorAction>& actions) {
       }
       case MonitorAction::Kind::Success: log_->info("{}", a.message); break;
       case MonitorAction::Kind::Warning: {
-        const auto st = launcher_status();
+        auto st = launcher_status();
+        for (const auto& set : launched_) {
+          auto where = set.launcher->output_location();
+          if (!where.empty()) st += (st.empty() ? "output in " : ", output in ") + where;
+        }
         log_->warn("{}{}", a.message, st.empty() ? "" : " (" + st + ")");
         break;
       }

@@ -118,6 +118,7 @@ class ClusterRunner {
   };
   std::vector<LaunchedSet> launched_;
   bool any_registered_ = false;
+  TimePoint last_progress_{};
   std::vector<RemoteHost> hosts_;
   std::vector<std::string> engine_start_errors_;  // per host, for the start failure message
   std::unique_ptr<RegistrationProbe> probe_;

@@ -127,7 +127,15 @@ void ClusterRunner::poll_engine_launchers(TimePoint now) {
     queued = queued || set.launcher->queued();
   }
   if (changed) update_engine_states();
-  (void)queued;
+  // Batch engines may wait in a queue for a long time: say where they are once a minute.
+  if (monitor_ && !monitor_->succeeded() && queued &&
+      now - last_progress_ >= std::chrono::seconds(60)) {
+    if (last_progress_ != TimePoint{}) {
+      log_->info("{}/{} engines registered, {}", monitor_->registered(), monitor_->expected(),
+                 launcher_status());
+    }
+    last_progress_ = now;
+  }
 }
 
 void ClusterRunner::on_launcher_stopped(const LauncherEvent& e) {

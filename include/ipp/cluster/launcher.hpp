@@ -62,6 +62,8 @@ class Launcher {
   virtual void stop() = 0;
   // A short state for progress lines ("job 1234 RUNNING"); "" when there is nothing to add.
   virtual std::string status() const { return ""; }
+  // Where its output goes, when that is one file ("" otherwise).
+  virtual std::string output_location() const { return ""; }
   // Waiting in a batch queue (submitted, not yet running): start-up clocks do not run meanwhile.
   virtual bool queued() const { return false; }
   // The last lines of what was started wrote, labelled, for failure messages.

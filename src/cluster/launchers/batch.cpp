@@ -306,6 +306,7 @@ class BatchEngineSet final : public EngineSetLauncher {
   void stop() override { job_.stop(); }
   std::string status() const override { return job_.status(); }
   bool queued() const override { return job_.queued(); }
+  std::string output_location() const override { return job_.output_file(); }
   std::string output_tail(std::size_t lines) override { return job_.tail(lines); }
   int running() const override { return job_.alive() ? job_.n() : 0; }
   LauncherState state() const override { return job_.state(); }

@@ -134,6 +134,7 @@ class MpiEngineSet final : public EngineSetLauncher, MpiLauncherBase {
     child_.stop();
   }
   int running() const override { return child_.running() ? n_ : 0; }
+  std::string output_location() const override { return child_.output_file(); }
   std::string output_tail(std::size_t lines) override { return tail(lines, "the MPI engines"); }
   LauncherState state() const override { return base_state(); }
 
