@@ -98,9 +98,7 @@ int Engine::run() {
   registration_ = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::dealer);
   registration_->set(zmq::sockopt::routing_id, identity_.uuid);
   registration_->set(zmq::sockopt::linger, 1000);
-  std::string reg_url = url_of(config_.connection, config_.connection.registration);
-  spdlog::info("Registering with controller at {}", reg_url);
-  registration_->connect(reg_url);
+  registration_->connect(url_of(config_.connection, config_.connection.registration));
   main_.add(*registration_, [this] { on_registration_reply(); });
   if (!exit_requested_) start_registration();
 
@@ -159,6 +157,8 @@ void Engine::start_registration() {
 }
 
 void Engine::send_registration() {
+  spdlog::info("Registering with controller at {}",
+               url_of(config_.connection, config_.connection.registration));
   Json content = Json{{"uuid", identity_.uuid}};
   if (config_.requested_id) {
     spdlog::info("Requesting id: {}", *config_.requested_id);
