@@ -94,25 +94,71 @@ int Engine::run() {
   });
 
   session_ = std::make_unique<wire::Session>(config_.session);
+  if (config_.use_mpi) join_mpi_world();
   registration_ = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::dealer);
   registration_->set(zmq::sockopt::routing_id, identity_.uuid);
   registration_->set(zmq::sockopt::linger, 1000);
-  std::string reg_url = url_of(config_.connection, config_.connection.registration);
-  spdlog::info("Registering with controller at {}", reg_url);
-  registration_->connect(reg_url);
-  send_registration();
-
+  registration_->connect(url_of(config_.connection, config_.connection.registration));
   main_.add(*registration_, [this] { on_registration_reply(); });
-  auto limit = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-      std::chrono::duration<double>(config_.timeout_s));
-  registration_timer_ = main_.call_later(limit, [this] { on_registration_timeout(); });
+  if (!exit_requested_) start_registration();
+
   main_.post([this] { prepare_interpreter(); });
   main_.run();
   teardown();
   return exit_code_.load();
 }
 
+std::chrono::milliseconds registration_delay(const EngineConfig& config) {
+  if (!config.use_mpi || !config.requested_id || *config.requested_id < 100 ||
+      config.mpi_registration_delay_s <= 0) {
+    return std::chrono::milliseconds(0);
+  }
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::duration<double>(*config.requested_id * config.mpi_registration_delay_s));
+}
+
+void Engine::join_mpi_world() {
+  // Python's engine initialises MPI before it registers (IPEngine.register reads IPEngine.id,
+  // whose default imports mpi4py, and the import calls MPI_Init). MPI_Init returns once every rank
+  // has reached it, so the ranks then register together; initialised later, in the init_mpi
+  // startup line, a rank would sit registered but without a heartbeat (startup code runs before
+  // the heart starts) waiting for slower ranks while the hub's registration timeout runs.
+  // libmpi's plugins need libmpi's symbols global; mpi4py re-opens libmpi RTLD_GLOBAL itself.
+  prepare_interpreter();
+  if (!interpreter_) return;
+  std::optional<MpiWorld> world;
+  try {
+    world = interpreter_->init_mpi();
+  } catch (const std::exception& e) {
+    spdlog::critical("{}", e.what());
+    request_exit(1, "MPI initialisation failed", false);
+    return;
+  }
+  if (!world) {
+    spdlog::warn("IPEngine.use_mpi: this interpreter has no MPI binding; MPI is not initialised");
+    return;
+  }
+  spdlog::debug("MPI rank = {} (COMM_WORLD size {})", world->rank, world->size);
+  // as Python: a configured IPEngine.id wins; a single rank requests no id
+  if (!config_.requested_id && world->size > 1) config_.requested_id = world->rank;
+}
+
+void Engine::start_registration() {
+  auto delay = registration_delay(config_);
+  if (delay.count() == 0) {
+    send_registration();
+    return;
+  }
+  // mpiexec starts every rank at once; Python's engine staggers them itself (IPEngine.register)
+  spdlog::info("Delaying registration for {} by {}ms", *config_.requested_id, delay.count());
+  main_.call_later(delay, [this] {
+    if (!exit_requested_) send_registration();
+  });
+}
+
 void Engine::send_registration() {
+  spdlog::info("Registering with controller at {}",
+               url_of(config_.connection, config_.connection.registration));
   Json content = Json{{"uuid", identity_.uuid}};
   if (config_.requested_id) {
     spdlog::info("Requesting id: {}", *config_.requested_id);
@@ -122,6 +168,9 @@ void Engine::send_registration() {
       make_message(*session_, ids_, msg::kRegistrationRequest, std::move(content), Json::object());
   send_frames(*registration_, session_->serialize(std::move(m)));
   registration_sent_ = std::chrono::steady_clock::now();
+  auto limit = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(config_.timeout_s));
+  registration_timer_ = main_.call_later(limit, [this] { on_registration_timeout(); });
 }
 
 void Engine::send_unregistration(zmq::socket_t& socket, wire::Session& session) {

@@ -144,27 +144,6 @@ CommandLine parse_command_line(const std::vector<std::string>& args) {
   return out;
 }
 
-std::optional<int> mpi_rank_from_env(const EnvLookup& env) {
-  static const std::pair<const char*, const char*> kVars[] = {
-      {"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"},
-      {"PMI_RANK", "PMI_SIZE"},
-      {"PMIX_RANK", "PMIX_SIZE"},
-      {"MV2_COMM_WORLD_RANK", "MV2_COMM_WORLD_SIZE"},
-      {"SLURM_PROCID", "SLURM_NTASKS"}};
-  for (const auto& [rank_var, size_var] : kVars) {
-    auto rank = env(rank_var);
-    if (!rank) continue;
-    auto size = env(size_var);
-    try {
-      if (size && std::stoi(*size) <= 1) return std::nullopt;
-      return std::stoi(*rank);
-    } catch (const std::exception&) {
-      return std::nullopt;
-    }
-  }
-  return std::nullopt;
-}
-
 EngineSetup resolve_setup(const CommandLine& cli, const EnvLookup& env,
                           config::LoadedConfig* loaded_out) {
   EngineSetup setup;
@@ -221,8 +200,11 @@ EngineSetup resolve_setup(const CommandLine& cli, const EnvLookup& env,
   e.max_heartbeat_misses = config::get_or<int>(loaded, engine, "max_heartbeat_misses", 50);
   setup.wait_for_url_file = config::get_or<double>(loaded, engine, "wait_for_url_file", 10.0);
   if (auto id = config::get<int>(loaded, engine, "id")) e.requested_id = *id;
-  bool use_mpi = config::get_or<bool>(loaded, engine, "use_mpi", false);
-  if (use_mpi && !e.requested_id) e.requested_id = mpi_rank_from_env(env);
+  // with use_mpi and no IPEngine.id, the engine requests its MPI rank once MPI is initialised
+  const bool use_mpi = config::get_or<bool>(loaded, engine, "use_mpi", false);
+  e.use_mpi = use_mpi;
+  e.mpi_registration_delay_s =
+      config::get_or<double>(loaded, engine, "mpi_registration_delay", e.mpi_registration_delay_s);
 
   if (auto f = config::get<std::string>(loaded, engine, "url_file"); f && !f->empty()) {
     setup.url_file = *f;
@@ -270,10 +252,8 @@ EngineSetup resolve_setup(const CommandLine& cli, const EnvLookup& env,
     e.exec_lines.push_back(*s);
   }
   if (use_mpi) {
-    std::string init =
-        config::get_or<std::string>(loaded, engine, "init_mpi",
-                                    "from mpi4py import MPI\nmpi_rank = MPI.COMM_WORLD.Get_rank()\n"
-                                    "mpi_size = MPI.COMM_WORLD.Get_size()\n");
+    // IPEngine.init_mpi runs first, in the user namespace, before any other startup code
+    std::string init = config::get_or<std::string>(loaded, engine, "init_mpi", kDefaultInitMpi);
     if (!init.empty()) e.exec_lines.insert(e.exec_lines.begin(), init);
   }
   e.startup_dir = profile.startup().string();

@@ -7,9 +7,11 @@ The host (the C++ side in production) is a fake that records what the bridge han
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -355,6 +357,18 @@ def test_run_startup(engine, tmp_path):
     assert b.user_ns["from_line"] == 42
     failures = b.run_startup(["raise RuntimeError('nope')"], [])
     assert len(failures) == 1
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mpi4py") is None, reason="mpi4py not installed")
+def test_init_mpi_returns_comm_world():
+    # in a child process: importing mpi4py initialises MPI for the whole process (a singleton
+    # world here; tests/integration/engine/test_mpi_engines.py runs engines under mpiexec)
+    code = "import ipp_engine_bridge as b; print(b.Bridge.init_mpi())"
+    env = dict(os.environ, PYTHONPATH=str(Path(bridge_mod.__file__).parent))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "(0, 1)"
 
 
 def test_publish_data(engine):

@@ -24,6 +24,7 @@
 #include <zmq.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -37,16 +38,23 @@
 namespace ipp::engine {
 
 struct EngineConfig {
-  config::ConnectionInfo connection;  // engine connection info, interface already usable
-  wire::SessionConfig session;        // key, scheme, session id (= uuid), username
-  std::optional<int> requested_id;    // IPEngine.id / MPI rank
-  double timeout_s = 5.0;             // IPEngine.timeout: wait for registration_reply
-  int max_heartbeat_misses = 50;      // IPEngine.max_heartbeat_misses
+  config::ConnectionInfo connection;       // engine connection info, interface already usable
+  wire::SessionConfig session;             // key, scheme, session id (= uuid), username
+  std::optional<int> requested_id;         // IPEngine.id; with use_mpi and none, the MPI rank
+  bool use_mpi = false;                    // IPEngine.use_mpi: MPI_Init before registering
+  double mpi_registration_delay_s = 0.02;  // IPEngine.mpi_registration_delay
+  double timeout_s = 5.0;                  // IPEngine.timeout: wait for registration_reply
+  int max_heartbeat_misses = 50;           // IPEngine.max_heartbeat_misses
   std::vector<std::string> exec_lines;
   std::vector<std::string> exec_files;
   std::string startup_dir;    // <profile>/startup
   double exit_grace_s = 3.0;  // how long a busy interpreter may delay exit before it is forced
 };
+
+// How long an engine waits before it registers: with use_mpi, engines with id >= 100 wait
+// id * mpi_registration_delay_s so that a large mpiexec does not flood the hub (Python's
+// IPEngine.register). Zero otherwise.
+std::chrono::milliseconds registration_delay(const EngineConfig& config);
 
 using InterpreterFactory = std::function<std::unique_ptr<Interpreter>(InterpreterHost&)>;
 
@@ -67,6 +75,8 @@ class Engine final : public ControlActions, public InterpreterHost {
 
  private:
   // main thread
+  void join_mpi_world();
+  void start_registration();
   void send_registration();
   void on_registration_reply();
   void on_registration_timeout();

@@ -8,6 +8,7 @@
 // (user code may print from its own threads), so implementations only enqueue.
 #include <ipp/wire/message.hpp>
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,9 +20,20 @@ struct ApplyOutcome {
   wire::Frames buffers;                       // serialize_object(result) when ok
 };
 
+// MPI.COMM_WORLD as the interpreter's MPI binding sees it.
+struct MpiWorld {
+  int rank = 0;
+  int size = 1;
+};
+
 class Interpreter {
  public:
   virtual ~Interpreter() = default;
+
+  // IPEngine.use_mpi: initialise MPI in this process (for Python: import mpi4py's MPI, which calls
+  // MPI_Init) and return COMM_WORLD. nullopt: this runtime has no MPI binding. Called once, before
+  // registration and before setup(); throws std::runtime_error when MPI cannot be initialised.
+  virtual std::optional<MpiWorld> init_mpi() { return std::nullopt; }
 
   // The slow part of start-up that can wait until the engine is registered (for Python: the rest
   // of ipyparallel's package and the IPython shell). Called once, before start(); it may throw.

@@ -64,8 +64,9 @@ EngineSetup resolve_setup(const CommandLine& cli, const EnvLookup& env,
 // config::ConfigError ("Fatal: connection file never arrived: <f>").
 void load_connection(EngineSetup& setup, const EnvLookup& env);
 
-// The MPI rank from the launcher's environment when there is more than one rank
-// (OMPI_COMM_WORLD_RANK/SIZE, PMI_RANK/SIZE, PMIX_RANK, MV2_COMM_WORLD_RANK, SLURM_PROCID).
-std::optional<int> mpi_rank_from_env(const EnvLookup& env);
+// IPEngine.init_mpi's default (DEFAULT_MPI_INIT in ipyparallel/engine/app.py).
+inline constexpr const char* kDefaultInitMpi =
+    "\nfrom mpi4py import MPI\nmpi_rank = MPI.COMM_WORLD.Get_rank()\n"
+    "mpi_size = MPI.COMM_WORLD.Get_size()\n";
 
 }  // namespace ipp::engine

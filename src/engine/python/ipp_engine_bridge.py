@@ -510,6 +510,21 @@ class Bridge:
         self._patch_datapub()
 
     @staticmethod
+    def init_mpi() -> tuple:
+        """``IPEngine.use_mpi``: initialise MPI in this process and return COMM_WORLD's
+        ``(rank, size)``.
+
+        Python's engine does it before it registers (the default of ``IPEngine.id`` imports
+        mpi4py, whose import calls MPI_Init). An ImportError propagates: it stops Python's engine
+        too. The ``init_mpi`` exec line binds ``MPI``, ``mpi_rank`` and ``mpi_size`` in the user
+        namespace later, like any startup code.
+        """
+        from mpi4py import MPI
+
+        world = MPI.COMM_WORLD
+        return world.Get_rank(), world.Get_size()
+
+    @staticmethod
     def startup_files(startup_dir: str | None) -> list:
         """$PYTHONSTARTUP, then the profile's ``startup/*.py|*.ipy``, in IPython's order."""
         files = []

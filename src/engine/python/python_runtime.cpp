@@ -217,6 +217,17 @@ class __attribute__((visibility("hidden"))) PythonRuntime final : public Interpr
     }
   }
 
+  std::optional<MpiWorld> init_mpi() override {
+    py::gil_scoped_acquire gil;
+    try {
+      py::tuple world = bridge_.attr("init_mpi")();
+      return MpiWorld{world[0].cast<int>(), world[1].cast<int>()};
+    } catch (py::error_already_set& e) {
+      throw std::runtime_error("MPI initialisation failed (IPEngine.use_mpi needs mpi4py): " +
+                               std::string(e.what()));
+    }
+  }
+
   bool has_startup_code(const std::vector<std::string>& exec_lines,
                         const std::vector<std::string>& exec_files,
                         const std::string& startup_dir) override {

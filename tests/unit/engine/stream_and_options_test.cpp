@@ -1,10 +1,12 @@
-// Stream buffering, the heartbeat watchdog and command-line parsing.
+// Stream buffering, the heartbeat watchdog, command-line parsing and option resolution.
 #include <ipp/config/error.hpp>
 #include <ipp/engine/options.hpp>
 #include <ipp/engine/stream_buffer.hpp>
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <filesystem>
 #include <map>
 
 namespace ipp::engine {
@@ -85,19 +87,79 @@ TEST(CommandLine, DebugAndSecureFlags) {
   EXPECT_EQ(cli.tree["Session"]["key"], "");
 }
 
-TEST(MpiRank, FromLauncherEnvironment) {
-  std::map<std::string, std::string> vars = {{"OMPI_COMM_WORLD_RANK", "3"},
-                                             {"OMPI_COMM_WORLD_SIZE", "4"}};
-  auto env = [&](const std::string& n) -> std::optional<std::string> {
-    auto it = vars.find(n);
-    if (it == vars.end()) return std::nullopt;
-    return it->second;
-  };
-  EXPECT_EQ(mpi_rank_from_env(env), 3);
-  vars["OMPI_COMM_WORLD_SIZE"] = "1";
-  EXPECT_EQ(mpi_rank_from_env(env), std::nullopt);
-  vars.clear();
-  EXPECT_EQ(mpi_rank_from_env(env), std::nullopt);
+// resolve_setup over a fresh profile directory (no config files) and a fake environment.
+class EngineSetupTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    profile_ = std::filesystem::temp_directory_path() /
+               ("ipp-engine-options-" + std::to_string(::getpid()) + "-" +
+                ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(profile_);
+  }
+  void TearDown() override { std::filesystem::remove_all(profile_); }
+
+  EngineSetup resolve(std::vector<std::string> args) {
+    args.insert(args.begin(), "--profile-dir=" + profile_.string());
+    auto env = [this](const std::string& n) -> std::optional<std::string> {
+      auto it = env_.find(n);
+      if (it == env_.end()) return std::nullopt;
+      return it->second;
+    };
+    return resolve_setup(parse_command_line(args), env);
+  }
+
+  std::filesystem::path profile_;
+  std::map<std::string, std::string> env_;
+};
+
+TEST_F(EngineSetupTest, MpiRunsInitMpiFirstAndLeavesTheIdToMpi) {
+  // mpiexec's environment is not read: the engine requests the rank MPI_Init reports (Python's
+  // IPEngine.id default), so any MPI launcher works
+  env_ = {{"OMPI_COMM_WORLD_RANK", "3"}, {"OMPI_COMM_WORLD_SIZE", "4"}};
+  auto setup = resolve({"--mpi", "-c", "x = 1"});
+  EXPECT_TRUE(setup.engine.use_mpi);
+  EXPECT_EQ(setup.engine.requested_id, std::nullopt);
+  EXPECT_DOUBLE_EQ(setup.engine.mpi_registration_delay_s, 0.02);
+  ASSERT_EQ(setup.engine.exec_lines.size(), 2u);
+  EXPECT_EQ(setup.engine.exec_lines[0], kDefaultInitMpi);
+  EXPECT_EQ(setup.engine.exec_lines[1], "x = 1");
+}
+
+TEST_F(EngineSetupTest, MpiTraits) {
+  auto setup = resolve({"--mpi", "--IPEngine.mpi_registration_delay=0.5", "--IPEngine.id=7",
+                        "--IPEngine.init_mpi=import os"});
+  EXPECT_DOUBLE_EQ(setup.engine.mpi_registration_delay_s, 0.5);
+  EXPECT_EQ(setup.engine.requested_id, 7);
+  EXPECT_EQ(setup.engine.exec_lines, (std::vector<std::string>{"import os"}));
+
+  // an empty init_mpi runs nothing (Python: `if self.use_mpi and self.init_mpi`)
+  setup = resolve({"--mpi", "--IPEngine.init_mpi="});
+  EXPECT_TRUE(setup.engine.use_mpi);
+  EXPECT_TRUE(setup.engine.exec_lines.empty());
+}
+
+TEST_F(EngineSetupTest, NoMpiByDefault) {
+  auto setup = resolve({"--IPEngine.init_mpi=import os"});
+  EXPECT_FALSE(setup.engine.use_mpi);
+  EXPECT_TRUE(setup.engine.exec_lines.empty());
+}
+
+TEST(RegistrationDelay, OnlyMpiEnginesFromId100) {
+  EngineConfig c;
+  c.use_mpi = true;
+  EXPECT_EQ(registration_delay(c), std::chrono::milliseconds(0));  // no id yet
+  c.requested_id = 99;
+  EXPECT_EQ(registration_delay(c), std::chrono::milliseconds(0));
+  c.requested_id = 100;
+  EXPECT_EQ(registration_delay(c), std::chrono::milliseconds(2000));  // 100 * 0.02 s
+  c.requested_id = 250;
+  c.mpi_registration_delay_s = 0.1;
+  EXPECT_EQ(registration_delay(c), std::chrono::milliseconds(25000));
+  c.mpi_registration_delay_s = 0;
+  EXPECT_EQ(registration_delay(c), std::chrono::milliseconds(0));
+  c.mpi_registration_delay_s = 0.02;
+  c.use_mpi = false;  // IPEngine.id alone never delays
+  EXPECT_EQ(registration_delay(c), std::chrono::milliseconds(0));
 }
 
 }  // namespace
