@@ -48,6 +48,7 @@ if [ ${#modules[@]} -eq 0 ]; then
 fi
 [ -n "$out" ] || out="$(mktemp -d "${TMPDIR:-/tmp}/ipp-conformance.XXXXXX")"
 mkdir -p "$out"
+out="$(cd "$out" && pwd)"
 echo "controller=$controller engine=$engine bin-dir=$bin_dir results=$out"
 
 # test_mpi runs mpiexec as root on 2 cores: Open MPI wants to be told that this is intended.
@@ -76,12 +77,13 @@ module_limit="${IPP_CONFORMANCE_MODULE_TIMEOUT:-1200}"
 for m in "${modules[@]}"; do
     m="${m%.py}"
     start=$(date +%s)
-    PYTHONPATH="$HERE${PYTHONPATH:+:$PYTHONPATH}" \
+    # (from the results directory: Python's Slurm launcher leaves slurm-<job>.out in the cwd)
+    (cd "$out" && PYTHONPATH="$HERE${PYTHONPATH:+:$PYTHONPATH}" \
     timeout -k 30 "$module_limit" \
         $PY -m pytest -p ipp_cpp_plugin -p no:cacheprovider -v -rfEs \
             -o asyncio_mode=auto \
             --ipp-controller="$controller" --ipp-engine="$engine" --ipp-bin-dir="$bin_dir" \
-            --junitxml="$out/$m.xml" "${extra[@]}" "$TESTS/$m.py" >"$out/$m.log" 2>&1
+            --junitxml="$out/$m.xml" "${extra[@]}" "$TESTS/$m.py" >"$out/$m.log" 2>&1)
     rc=$?
     echo "$rc" >"$out/$m.rc"
     printf '%-24s exit %-3s %4ss\n' "$m" "$rc" "$(( $(date +%s) - start ))"
