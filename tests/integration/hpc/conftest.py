@@ -2,7 +2,8 @@
 
 ``local_slurm`` (session scope) is a running :class:`slurm_harness.LocalSlurm`; use
 ``local_slurm.env`` (os.environ plus SLURM_CONF and the harness tag) for every process that
-calls sbatch/srun/squeue/scancel, including an ipcluster under test. Tests that need it are
+calls sbatch/srun/squeue/scancel, including an ipcluster under test (``slurm_env`` is a copy
+a test may modify). Tests that need it are
 skipped when not running as root or when slurm-wlm/munge are not installed.
 
 ``fake_batch`` (function scope) is a :class:`fake_batch.FakeBatch`: ``fake_batch.env`` puts the
@@ -38,6 +39,12 @@ def local_slurm(request):
         cluster.stop()
         left = cluster.leftovers()
         assert not left, f"processes of the Slurm harness survived stop(): {left}"
+
+
+@pytest.fixture
+def slurm_env(local_slurm):
+    """A copy of local_slurm.env (os.environ + SLURM_CONF + the harness tag) a test may change."""
+    return dict(local_slurm.env)
 
 
 @pytest.hookimpl(hookwrapper=True)
