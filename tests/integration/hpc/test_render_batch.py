@@ -17,6 +17,13 @@ SYSTEMS = ("slurm", "pbs", "sge", "lsf", "htcondor")
 PROFILE = "/tmp/ipp-render-profile"  # 9.1 creates <profile>/log when computing output_file
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _remove_profile_log():
+    yield
+    import shutil
+    shutil.rmtree(PROFILE, ignore_errors=True)
+
+
 def spec(version, system, kind="engine", n=None, **extra):
     s = {"version": version, "system": system, "kind": kind, "n": n or (4 if kind == "engine" else 1),
          "profile_dir": PROFILE, "cluster_id": "abc",
