@@ -26,9 +26,12 @@ def test_node_declares_eight_cpus(local_slurm):
     assert out == [local_slurm.node, "8", "idle", "debug*"]
 
 
-def test_srun_in_batch_job_sees_job_id(local_slurm):
+def test_srun_in_batch_job_sees_job_id(local_slurm, slurm_env):
     out = local_slurm.jobs_dir / "env.out"
-    job = local_slurm.sbatch("-o", str(out), script="#!/bin/sh\nsrun env\n")
+    cp = subprocess.run(["sbatch", "--parsable", "-o", str(out)], input="#!/bin/sh\nsrun env\n", env=slurm_env,
+                        capture_output=True, text=True, timeout=30, cwd=local_slurm.jobs_dir)
+    assert cp.returncode == 0, cp.stderr
+    job = int(cp.stdout.strip())
     assert local_slurm.wait_job(job) == "COMPLETED"
     lines = out.read_text().splitlines()
     assert f"SLURM_JOB_ID={job}" in lines
