@@ -23,7 +23,9 @@ struct BatchSystem {
   std::vector<std::string> submit_command;
   std::vector<std::string> delete_command;
   std::vector<std::string> signal_command;
-  std::vector<std::string> status_command;  // ours: the job id is appended when status_takes_id
+  // ours: `{job_id}` in an argument is replaced by the id; without one the id is appended
+  // (unless status_takes_id is false: SGE's qstat lists all jobs)
+  std::vector<std::string> status_command;
   bool status_takes_id = true;
   std::string job_id_regexp;
   int job_id_regexp_group = 0;
@@ -78,6 +80,9 @@ struct JobStatus {
   std::string reason;  // Slurm's Reason=, when there is one
   std::string output_file;  // Slurm's StdOut=, when reported
 };
+
+// The status command line for `job_id`.
+std::vector<std::string> status_argv(const BatchSystem& sys, const std::string& job_id);
 
 // Reads the status command's output for `job_id`. `exit_code` is the command's exit status.
 JobStatus parse_job_status(const BatchSystem& sys, const std::string& job_id,

@@ -105,7 +105,7 @@ BatchSystem make_htcondor() {
   s.submit_command = {"condor_submit"};
   s.delete_command = {"condor_rm"};
   s.signal_command = {""};
-  s.status_command = {"condor_q", "-af", "JobStatus"};
+  s.status_command = {"condor_q", "{job_id}", "-af", "JobStatus"};
   s.job_id_regexp = R"((\d+)\.$)";
   s.job_id_regexp_group = 1;
   s.job_array_regexp = R"(queue\W+\$)";
@@ -295,6 +295,19 @@ std::optional<std::string> parse_job_id(const std::string& regexp, int group,
   }
   if (!found || group < 0 || static_cast<std::size_t>(group) >= m.size()) return std::nullopt;
   return m[static_cast<std::size_t>(group)].str();
+}
+
+std::vector<std::string> status_argv(const BatchSystem& sys, const std::string& job_id) {
+  std::vector<std::string> argv = sys.status_command;
+  bool placed = false;
+  for (auto& a : argv) {
+    for (auto pos = a.find("{job_id}"); pos != std::string::npos; pos = a.find("{job_id}")) {
+      a.replace(pos, 8, job_id);
+      placed = true;
+    }
+  }
+  if (!placed && sys.status_takes_id) argv.push_back(job_id);
+  return argv;
 }
 
 JobStatus parse_job_status(const BatchSystem& sys, const std::string& job_id,

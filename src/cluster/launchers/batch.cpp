@@ -169,8 +169,7 @@ class BatchJob {
       return out;
     }
     next_status_ = now + ms(quick ? b_.status_interval : std::max(b_.status_interval, 15.0));
-    std::vector<std::string> argv = sys_.status_command;
-    if (sys_.status_takes_id) argv.push_back(job_id_);
+    std::vector<std::string> argv = status_argv(sys_, job_id_);
     auto r = run_command(argv, {}, "", ms(b_.submit_timeout));
     if (r.exit_code == -1000) {
       if (!status_warned_) {

@@ -30,8 +30,7 @@ std::optional<bool> recorded_alive(const std::string& cls, const LauncherState& 
   if (!is_batch_class(cls) || st.job_id.empty()) return std::nullopt;
   BatchSystem sys = commands_for(cls, engines, s);
   if (sys.status_command.empty() || sys.status_command[0].empty()) return std::nullopt;
-  auto argv = sys.status_command;
-  if (sys.status_takes_id) argv.push_back(st.job_id);
+  auto argv = status_argv(sys, st.job_id);
   auto r = run_command(argv, {}, "", std::chrono::seconds(30));
   if (r.exit_code == -1000 || r.timed_out) return std::nullopt;
   auto status = parse_job_status(sys, st.job_id, r.out + r.err, r.exit_code);

@@ -116,6 +116,14 @@ TEST(BatchJobId, EachSystemsSubmitOutput) {
   EXPECT_EQ(parse_job_id(R"(\d+)", 0, "no number"), std::nullopt);
 }
 
+TEST(BatchJobStatus, CommandLines) {
+  EXPECT_EQ(status_argv(*batch_system("slurm"), "12"),
+            (std::vector<std::string>{"scontrol", "show", "job", "-o", "12"}));
+  EXPECT_EQ(status_argv(*batch_system("htcondor"), "9"),
+            (std::vector<std::string>{"condor_q", "9", "-af", "JobStatus"}));
+  EXPECT_EQ(status_argv(*batch_system("sge"), "7"), std::vector<std::string>{"qstat"});
+}
+
 TEST(BatchJobStatus, Slurm) {
   auto sys = *batch_system("slurm");
   auto st = parse_job_status(sys, "12",

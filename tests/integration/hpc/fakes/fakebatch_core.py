@@ -816,12 +816,31 @@ def condor_rm(ctx: Ctx) -> None:
 
 def condor_q(ctx: Ctx) -> None:
     reject_if_asked(ctx)
-    opts, ids = parse_opts(ctx.argv, {"-nobatch", "-allusers", "-global", "-long", "-totals"})
+    # `condor_q [ids] -af attr...`: autoformat takes every following word as an attribute.
+    argv, autoformat = list(ctx.argv), None
+    for flag in ("-af", "-autoformat"):
+        if flag in argv:
+            k = argv.index(flag)
+            argv, autoformat = argv[:k], argv[k + 1:]
+    ids = [w for w in argv if not w.startswith("-")]
+    opts, _ = parse_opts([w for w in argv if w.startswith("-")],
+                         {"-nobatch", "-allusers", "-global", "-long", "-totals"})
     jobs = ctx.all_jobs(ctx.system)
     if ids:
         keep = {re.match(r"\d+", i).group(0) for i in ids if re.match(r"\d+", i)}
         jobs = [j for j in jobs if str(j["id"]) in keep]
     jobs = [j for j in jobs if job_status(ctx, j) in ("queued", "running")]
+    if autoformat is not None:
+        # JobStatus: 1 idle, 2 running (finished jobs leave condor_q, as in HTCondor)
+        for j in jobs:
+            queued = job_status(ctx, j) == "queued"
+            for t in j["tasks"]:
+                if not queued and not task_alive(t):
+                    continue
+                values = {"JobStatus": "1" if queued else "2", "ClusterId": str(j["id"]),
+                          "ProcId": str(t["index"])}
+                ctx.print(" ".join(values.get(a, "undefined") for a in autoformat))
+        return
     ctx.print("")
     ctx.print(f"-- Schedd: {ctx.server} : <127.0.0.1:9618?... @ {ts(time.time(), '%m/%d/%y %H:%M:%S')}")
     ctx.print(" ID      OWNER            SUBMITTED     RUN_TIME ST PRI SIZE CMD")
