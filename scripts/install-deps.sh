@@ -11,7 +11,7 @@ packages=(
   python3-zmq python3-jupyter-client python3-ipykernel python3-numpy python3-psutil
   python3-matplotlib python3-matplotlib-inline openmpi-bin python3-mpi4py
   openssh-server openssh-client iproute2 procps psmisc
-  slurm-wlm munge openmpi-bin python3-mpi4py
+  slurm-wlm munge
 )
 
 missing=()

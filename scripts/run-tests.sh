@@ -5,7 +5,8 @@
 #   2. the controller/engine integration suite (tests/integration/run.sh, the unmodified Python
 #      ipyparallel client against real processes) over the implementation combinations below;
 #   3. our controller's start-up/config tests, ipcluster's tests (incl. the multi-host SSH
-#      topology in network namespaces), the benchmark smoke run;
+#      topology in network namespaces, MPI, a private single-node Slurm, fakes of the other
+#      batch systems), the benchmark smoke run;
 #   4. a CI-sized selection of IPython Parallel's own test suite against our binaries.
 # Exits non-zero if anything fails. IPP_TEST_QUICK=1 runs one combination only;
 # IPP_TEST_FULL=1 adds the mixed-engine cell and the Python reference cell.
@@ -51,7 +52,8 @@ for combo in "${combos[@]}"; do
 done
 
 pytest_step "ipcontroller start-up and config" -q tests/integration/test_controller_config.py
-pytest_step "ipcluster" -q tests/integration/cluster
+pytest_step "ipcluster (local, SSH, MPI, Slurm, PBS/SGE/LSF/HTCondor launchers)" -q tests/integration/cluster
+pytest_step "batch-system test tools (private Slurm, recording fakes, Python's scripts)" -q tests/integration/hpc
 pytest_step "benchmark smoke" -q tests/integration/test_bench_smoke.py
 step "IPython Parallel's own suite (CI selection) against our binaries" \
   bash tests/conformance/run.sh --ci
