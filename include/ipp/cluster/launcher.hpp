@@ -84,21 +84,25 @@ class EngineSetLauncher : public Launcher {
 
 class ControllerLauncher : public Launcher {
  public:
+  // Throws LaunchError when the controller cannot be started.
   virtual void start() = 0;
   virtual bool running() const = 0;
-  // Where to look when it fails: "its output <file>".
-  virtual std::string where_output() const = 0;
+  // The controller answers on its registration port: checks may slow down. Until then a
+  // Stopped event carries the whole failure message for the user (exit status, log tail).
+  virtual void ready() = 0;
+  // What to tell the user when it is not ready after `seconds`.
+  virtual std::string timeout_message(double seconds) = 0;
 };
 
-// The engine-set launchers for s.engine_launcher ("local", "mpi", "slurm", ...): one per job when a
-// batch launcher splits the engines over several jobs (engines_per_job), else one. The SSH
-// launchers are not built here (the runner drives them itself). Throws LaunchError.
+// The engine-set launchers for s.engine_launcher ("local", "ssh", "sshproxy", "mpi", "slurm",
+// ...): one per job when a batch launcher splits the engines over several jobs
+// (engines_per_job), else one.
 // `new_set_id` gives each launcher its set id; `counts` receives each launcher's engine count.
 std::vector<std::unique_ptr<EngineSetLauncher>> make_engine_launchers(
     const ClusterSettings& s, const LaunchContext& ctx, int n,
     const std::function<std::string()>& new_set_id, std::vector<int>& counts);
 
-// nullptr for "local" and "ssh", which the runner drives itself.
+// The controller launcher for s.controller_launcher.
 std::unique_ptr<ControllerLauncher> make_controller_launcher(const ClusterSettings& s,
                                                              const LaunchContext& ctx);
 

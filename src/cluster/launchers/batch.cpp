@@ -324,19 +324,36 @@ class BatchController final : public ControllerLauncher {
 
   std::string class_name() const override { return class_name_for(b_); }
   void start() override { job_.submit(1, b_.batch_file_name); }
-  std::vector<LauncherEvent> poll(TimePoint now) override { return job_.poll(now, true); }
+  std::vector<LauncherEvent> poll(TimePoint now) override {
+    auto events = job_.poll(now, !ready_);
+    for (auto& e : events) {
+      if (e.kind == LauncherEvent::Kind::Stopped && !ready_) {
+        e.message += " before the controller was ready; no engines were started.\n" +
+                     job_.tail(20);
+      }
+    }
+    return events;
+  }
+  void ready() override { ready_ = true; }
+  std::string timeout_message(double seconds) override {
+    return "The controller (" + job_.label() + ") did not become ready within " +
+           std::to_string(static_cast<int>(seconds)) +
+           " s of its job running (no connection files, or no reply on its registration "
+           "port).\n" + job_.tail(20);
+  }
   void signal(int signo) override { job_.signal(signo); }
   void stop() override { job_.stop(); }
   bool running() const override { return job_.alive(); }
   std::string status() const override { return job_.status(); }
   bool queued() const override { return job_.queued(); }
-  std::string where_output() const override { return job_.output_file(); }
+  std::string output_location() const override { return job_.output_file(); }
   std::string output_tail(std::size_t lines) override { return job_.tail(lines); }
   LauncherState state() const override { return job_.state(); }
 
  private:
   BatchJob job_;
   const BatchSettings& b_;
+  bool ready_ = false;
 };
 
 }  // namespace

@@ -13,10 +13,14 @@ std::vector<std::unique_ptr<EngineSetLauncher>> make_engine_launchers(
   std::vector<std::unique_ptr<EngineSetLauncher>> out;
   counts.clear();
   const auto& name = s.engine_launcher;
-  if (name == "local" || name == "mpi") {
+  if (name == "local" || name == "mpi" || name == "ssh" || name == "sshproxy") {
     LaunchContext c = ctx;
     c.set_id = new_set_id();
-    out.push_back(name == "local" ? make_local_engines(s, c) : make_mpi_engines(s, c));
+    if (name == "local") out.push_back(make_local_engines(s, c));
+    if (name == "mpi") out.push_back(make_mpi_engines(s, c));
+    if (name == "ssh" || name == "sshproxy") {
+      out.push_back(make_ssh_engines(s, c, name == "sshproxy"));
+    }
     counts.push_back(n);
     return out;
   }
@@ -45,6 +49,8 @@ std::vector<std::unique_ptr<EngineSetLauncher>> make_engine_launchers(
 
 std::unique_ptr<ControllerLauncher> make_controller_launcher(const ClusterSettings& s,
                                                              const LaunchContext& ctx) {
+  if (s.controller_launcher == "local") return make_local_controller(s, ctx);
+  if (s.controller_launcher == "ssh") return make_ssh_controller(s, ctx);
   if (s.controller_launcher == "mpi") return make_mpi_controller(s, ctx);
   if (batch_system(s.controller_launcher)) return make_batch_controller(s, ctx);
   return nullptr;

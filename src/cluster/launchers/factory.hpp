@@ -9,6 +9,12 @@ namespace ipp::cluster {
 
 std::unique_ptr<EngineSetLauncher> make_local_engines(const ClusterSettings& s,
                                                       const LaunchContext& ctx);
+std::unique_ptr<EngineSetLauncher> make_ssh_engines(const ClusterSettings& s,
+                                                    const LaunchContext& ctx, bool proxy);
+std::unique_ptr<ControllerLauncher> make_local_controller(const ClusterSettings& s,
+                                                          const LaunchContext& ctx);
+std::unique_ptr<ControllerLauncher> make_ssh_controller(const ClusterSettings& s,
+                                                        const LaunchContext& ctx);
 std::unique_ptr<EngineSetLauncher> make_mpi_engines(const ClusterSettings& s,
                                                     const LaunchContext& ctx);
 std::unique_ptr<ControllerLauncher> make_mpi_controller(const ClusterSettings& s,

@@ -166,7 +166,18 @@ class MpiController final : public ControllerLauncher, MpiLauncherBase {
   std::vector<LauncherEvent> poll(TimePoint) override {
     auto ev = check("The controller");
     if (!ev) return {};
+    if (!ready_) {
+      ev->message += "; it wrote no connection files, so no engines were started.\n" +
+                     tail(20, "the controller");
+    }
     return {*ev};
+  }
+  void ready() override { ready_ = true; }
+  std::string timeout_message(double seconds) override {
+    return "The controller (mpiexec pid " + std::to_string(child_.pid()) +
+           ") did not become ready within " + std::to_string(static_cast<int>(seconds)) +
+           " s (no connection files, or no reply on its registration port).\n" +
+           tail(20, "the controller");
   }
   void signal(int signo) override { child_.signal(signo); }
   void stop() override {
@@ -174,7 +185,7 @@ class MpiController final : public ControllerLauncher, MpiLauncherBase {
     child_.stop();
   }
   bool running() const override { return child_.running(); }
-  std::string where_output() const override { return child_.output_file(); }
+  std::string output_location() const override { return child_.output_file(); }
   std::string output_tail(std::size_t lines) override { return tail(lines, "the controller"); }
   LauncherState state() const override {
     LauncherState st = base_state();
@@ -184,6 +195,7 @@ class MpiController final : public ControllerLauncher, MpiLauncherBase {
 
  private:
   const ClusterSettings& s_;
+  bool ready_ = false;
 };
 
 }  // namespace

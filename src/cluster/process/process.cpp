@@ -1,5 +1,7 @@
 #include <ipp/cluster/process.hpp>
 
+#include "spawn_session.hpp"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -33,6 +35,33 @@ int open_pidfd(int pid) {
 
 }  // namespace
 
+int spawn_in_session(const std::vector<std::string>& argv_in,
+                     const std::map<std::string, std::string>& extra_env,
+                     const posix_spawn_file_actions_t* actions, pid_t& pid) {
+  std::vector<std::string> env_strings = merged_environment(extra_env);
+  std::vector<char*> envp;
+  for (auto& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> args = argv_in;
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t empty, all;
+  sigemptyset(&empty);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &empty);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
+                                      POSIX_SPAWN_SETSIGDEF);
+  const bool has_slash = args[0].find('/') != std::string::npos;
+  int rc = has_slash ? posix_spawn(&pid, argv[0], actions, &attr, argv.data(), envp.data())
+                     : posix_spawnp(&pid, argv[0], actions, &attr, argv.data(), envp.data());
+  posix_spawnattr_destroy(&attr);
+  return rc;
+}
+
 std::vector<std::string> merged_environment(const std::map<std::string, std::string>& extra) {
   std::map<std::string, std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {
@@ -48,15 +77,6 @@ std::vector<std::string> merged_environment(const std::map<std::string, std::str
 
 Spawned spawn(const SpawnSpec& spec) {
   if (spec.argv.empty()) throw std::runtime_error("empty command");
-  std::vector<std::string> env_strings = merged_environment(spec.env);
-  std::vector<char*> envp;
-  for (auto& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> args = spec.argv;
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
@@ -65,25 +85,11 @@ Spawned spawn(const SpawnSpec& spec) {
   posix_spawn_file_actions_adddup2(&fa, 1, 2);
   if (!spec.work_dir.empty()) posix_spawn_file_actions_addchdir_np(&fa, spec.work_dir.c_str());
 
-  // The reactor blocks SIGINT/SIGTERM for its signalfd; children must start with a clean mask
-  // and default dispositions or they would ignore `ipcluster stop`.
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t empty, all;
-  sigemptyset(&empty);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attr, &empty);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
-                                      POSIX_SPAWN_SETSIGDEF);
   pid_t pid = -1;
-  const bool has_slash = args[0].find('/') != std::string::npos;
-  int rc = has_slash ? posix_spawn(&pid, argv[0], &fa, &attr, argv.data(), envp.data())
-                     : posix_spawnp(&pid, argv[0], &fa, &attr, argv.data(), envp.data());
+  const int rc = spawn_in_session(spec.argv, spec.env, &fa, pid);
   posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
   if (rc != 0) {
-    throw std::runtime_error("cannot start " + args[0] + ": " + std::strerror(rc));
+    throw std::runtime_error("cannot start " + spec.argv[0] + ": " + std::strerror(rc));
   }
   return Spawned{pid, open_pidfd(pid)};
 }

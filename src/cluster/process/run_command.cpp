@@ -1,5 +1,7 @@
 #include <ipp/cluster/process.hpp>
 
+#include "spawn_session.hpp"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -50,35 +52,14 @@ CommandResult run_command(const std::vector<std::string>& argv,
     r.err = std::string("pipe: ") + std::strerror(errno);
     return r;
   }
-  std::vector<std::string> env_strings = merged_environment(env);
-  std::vector<char*> envp;
-  for (auto& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> args = argv;
-  std::vector<char*> cargv;
-  for (auto& a : args) cargv.push_back(a.data());
-  cargv.push_back(nullptr);
-
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, in.fd[0], 0);
   posix_spawn_file_actions_adddup2(&fa, out.fd[1], 1);
   posix_spawn_file_actions_adddup2(&fa, err.fd[1], 2);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t empty, all;
-  sigemptyset(&empty);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attr, &empty);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-                                      POSIX_SPAWN_SETSID);
   pid_t pid = -1;
-  const bool has_slash = args[0].find('/') != std::string::npos;
-  int rc = has_slash ? posix_spawn(&pid, cargv[0], &fa, &attr, cargv.data(), envp.data())
-                     : posix_spawnp(&pid, cargv[0], &fa, &attr, cargv.data(), envp.data());
+  const int rc = spawn_in_session(argv, env, &fa, pid);
   posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
   if (rc != 0) {
     r.exit_code = -1000;
     r.err = std::strerror(rc);

@@ -1,0 +1,358 @@
+// SSHEngineSetLauncher (engines on the hosts of c.SSHEngineSetLauncher.engines) and
+// SSHProxyEngineSetLauncher (`ipcluster engines -n N` on one host), over libssh: start the
+// remote processes, check them with `kill -0` (every 2 s while starting, then every 15 s),
+// fetch their output for failure messages, stop them.
+#include "factory.hpp"
+#include "local_process.hpp"
+#include "ssh_engines.hpp"
+#include "ssh_remote.hpp"
+
+#include <ipp/cluster/batch_template.hpp>
+
+#include <fstream>
+#include <sstream>
+
+namespace ipp::cluster {
+
+namespace {
+
+double wall_seconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string read_text(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string security_file(const LaunchContext& ctx, const char* kind) {
+  const std::string name = ctx.cluster_id.empty()
+                               ? std::string("ipcontroller-") + kind + ".json"
+                               : "ipcontroller-" + ctx.cluster_id + "-" + kind + ".json";
+  return (std::filesystem::path(ctx.profile_dir) / "security" / name).string();
+}
+
+// One host and the remote processes started there.
+struct RemoteHost {
+  HostSpec spec;
+  SshTarget target;
+  std::unique_ptr<SshConnection> conn;
+  std::vector<std::string> keys;  // engine keys "<host key>/<i>"
+  std::vector<long> pids;
+  std::vector<std::string> outputs;  // remote output files
+  std::vector<bool> running;
+  bool poll_warned = false;
+
+  SshConnection* connection() {
+    if (!conn) {
+      auto c = SshConnection::connect(target);
+      if (!c.ok()) return nullptr;
+      conn = std::move(*c);
+    }
+    return conn.get();
+  }
+};
+
+class SshEngineSet final : public EngineSetLauncher {
+ public:
+  SshEngineSet(const ClusterSettings& s, LaunchContext ctx, bool proxy)
+      : s_(s), ctx_(std::move(ctx)), proxy_(proxy) {}
+
+  std::string class_name() const override {
+    return proxy_ ? "ipyparallel.cluster.launcher.SSHProxyEngineSetLauncher"
+                  : "ipyparallel.cluster.launcher.SSHEngineSetLauncher";
+  }
+
+  void start(int n) override {
+    started_ = std::chrono::steady_clock::now();
+    if (proxy_) {
+      start_proxy(n);
+    } else {
+      start_hosts();
+    }
+    if (hosts_.empty()) {
+      std::string why;
+      for (const auto& e : errors_) why += "\n  " + e;
+      throw LaunchError("no engine could be started" +
+                        (why.empty() ? std::string(" (see the errors above)") : ":" + why));
+    }
+  }
+
+  std::vector<LauncherEvent> poll(TimePoint now) override {
+    std::vector<LauncherEvent> out;
+    const auto period = now - started_ > std::chrono::duration<double>(s_.early_shutdown)
+                            ? std::chrono::seconds(15)
+                            : std::chrono::seconds(2);
+    if (now - last_poll_ < period) return out;
+    last_poll_ = now;
+    for (auto& h : hosts_) {
+      std::vector<long> live;
+      for (std::size_t i = 0; i < h.pids.size(); ++i) {
+        if (h.running[i]) live.push_back(h.pids[i]);
+      }
+      if (live.empty()) continue;
+      auto* conn = h.connection();
+      if (conn == nullptr) {
+        warn_once(h, out, "cannot connect");
+        continue;
+      }
+      auto alive = remote_alive(*conn, live);
+      if (!alive.ok()) {
+        warn_once(h, out, alive.error().message);
+        h.conn.reset();
+        continue;
+      }
+      for (std::size_t i = 0; i < h.pids.size(); ++i) {
+        if (h.running[i] && alive->count(h.pids[i]) == 0) {
+          h.running[i] = false;
+          out.push_back({LauncherEvent::Kind::Stopped, proxy_ ? n_ : 1,
+                         "engine " + h.keys[i] + " (remote pid " + std::to_string(h.pids[i]) +
+                             ") stopped",
+                         true});
+        }
+      }
+    }
+    return out;
+  }
+
+  void signal(int) override {}
+
+  void stop() override {
+    for (auto& h : hosts_) {
+      std::vector<long> live;
+      for (std::size_t i = 0; i < h.pids.size(); ++i) {
+        if (h.running[i]) live.push_back(h.pids[i]);
+      }
+      if (live.empty()) continue;
+      // The remote ipcluster stops its engines on TERM (each up to 5 s); give it time to.
+      const auto grace = proxy_ ? std::chrono::seconds(20) : std::chrono::seconds(5);
+      Status st = Ok{};
+      for (int attempt = 0; attempt < 2; ++attempt) {
+        auto* conn = h.connection();
+        if (conn == nullptr) {
+          st = make_error(ErrorCode::Remote, h.target.describe() + ": unreachable");
+          continue;
+        }
+        st = remote_kill(*conn, live, grace);
+        if (st.ok()) break;
+        h.conn.reset();
+      }
+      if (st.ok()) {
+        ctx_.log->info("Stopped {} engines on {}",
+                       proxy_ ? static_cast<std::size_t>(n_) : live.size(), h.spec.key);
+      } else {
+        std::string pids;
+        for (long pid : live) pids += (pids.empty() ? "" : " ") + std::to_string(pid);
+        ctx_.log->error("Could not stop engines on {} (pids {}): {}", h.spec.key, pids,
+                        st.error().message);
+      }
+      h.running.assign(h.running.size(), false);
+    }
+  }
+
+  int running() const override {
+    int count = 0;
+    for (const auto& h : hosts_) {
+      for (bool r : h.running) count += r ? (proxy_ ? n_ : 1) : 0;
+    }
+    return count;
+  }
+
+  std::string output_tail(std::size_t lines) override {
+    std::string out;
+    for (auto& h : hosts_) {
+      auto* conn = h.connection();
+      if (conn == nullptr) continue;
+      for (std::size_t i = 0; i < h.outputs.size(); ++i) {
+        auto t = remote_tail(*conn, h.outputs[i], static_cast<int>(lines));
+        if (!t.empty()) out += "Output for engine " + h.keys[i] + ":\n" + indent_text(t);
+      }
+    }
+    return out;
+  }
+
+  LauncherState state() const override {
+    LauncherState st = set_state_;
+    st.cluster_id = ctx_.cluster_id;
+    st.profile_dir = ctx_.profile_dir;
+    st.n = running();
+    st.state = running() > 0 ? "running" : "after";
+    return st;
+  }
+
+  std::vector<std::pair<std::string, LauncherState>> engine_states() const override {
+    std::vector<std::pair<std::string, LauncherState>> out;
+    if (proxy_) return out;
+    for (const auto& h : hosts_) {
+      for (std::size_t i = 0; i < h.pids.size(); ++i) {
+        if (!h.running[i]) continue;
+        LauncherState st;
+        st.cluster_id = ctx_.cluster_id;
+        st.profile_dir = ctx_.profile_dir;
+        st.pid = h.pids[i];
+        st.hostname = h.spec.host;
+        st.user = h.spec.user;
+        st.output_file = (std::filesystem::path(ctx_.profile_dir) / "log" / (h.keys[i] + ".log"))
+                             .string();
+        st.remote_output_file = h.outputs[i];
+        st.remote_profile_dir = set_state_.remote_profile_dir;
+        st.remote_python = s_.remote_python;
+        if (h.spec.port > 0) {
+          st.ssh_args = {"-p", std::to_string(h.spec.port)};
+          st.scp_args = {"-P", std::to_string(h.spec.port)};
+        }
+        out.emplace_back(h.keys[i], st);
+      }
+    }
+    return out;
+  }
+
+ private:
+  void warn_once(RemoteHost& h, std::vector<LauncherEvent>& out, const std::string& why) {
+    if (!h.poll_warned) {
+      out.push_back({LauncherEvent::Kind::Warning, 0,
+                     "Cannot check engines on " + h.spec.key + ": " + why});
+    }
+    h.poll_warned = true;
+  }
+
+  void failed_host(const std::string& key, const std::string& message) {
+    ctx_.log->error("Engines on {} not started: {}", key, message);
+    errors_.push_back(message);
+  }
+
+  void start_hosts() {
+    auto specs = parse_engines_spec(s_.ssh_engines);
+    if (specs.empty()) {
+      throw LaunchError("c.SSHEngineSetLauncher.engines is empty; nothing to start");
+    }
+    int total = 0;
+    for (const auto& h : specs) total += h.n;
+    if (s_.n_given && total > s_.n) {
+      ctx_.log->info("Starting all {} engines listed in c.SSHEngineSetLauncher.engines "
+                     "(Python ipyparallel 7+ would stop at n={})", total, s_.n);
+    }
+    std::string engine_json = read_text(security_file(ctx_, "engine"));
+    try {
+      engine_json = nlohmann::json::parse(engine_json).dump();  // one line for the remote shell
+    } catch (const std::exception&) {
+    }
+    set_state_.remote_profile_dir = s_.remote_profile_dir;
+    set_state_.remote_python = s_.remote_python;
+    for (const auto& spec : specs) {
+      if (spec.n == 0) continue;
+      RemoteHost host;
+      host.spec = spec;
+      host.target = target_for(spec.user, spec.host, spec.port, s_.strict_host_key_checking,
+                               s_.identity_file, s_.ssh_timeout);
+      RemoteEngineParams params;
+      params.cluster_id = ctx_.cluster_id;
+      params.remote_profile_dir = spec.remote_profile_dir.value_or(s_.remote_profile_dir);
+      params.engine_cmd = spec.engine_cmd.value_or(s_.remote_engine_cmd);
+      params.engine_args = spec.engine_args.value_or(s_.remote_engine_args);
+      params.engine_file_name = std::filesystem::path(security_file(ctx_, "engine")).filename();
+      params.engine_file_json = engine_json;
+      params.environment = s_.environment;
+      params.set_id = ctx_.set_id;
+      for (int i = 0; i < spec.n; ++i) {
+        host.keys.push_back(spec.key + "/" + std::to_string(i));
+        host.outputs.push_back(params.remote_profile_dir + "/log/ipengine-" + ctx_.cluster_id +
+                               "-" + ctx_.set_id + "-" + std::to_string(i) + ".log");
+      }
+      ctx_.log->info("Starting {} engines on {} ({})", spec.n, spec.key,
+                     shlex_join(params.engine_cmd));
+      auto conn = SshConnection::connect(host.target);
+      if (!conn.ok()) {
+        failed_host(spec.key, conn.error().message);
+        continue;
+      }
+      host.conn = std::move(*conn);
+      auto pids = start_remote_engines(*host.conn, params, host.outputs);
+      if (!pids.ok()) {
+        failed_host(spec.key, pids.error().message);
+        continue;
+      }
+      host.pids = *pids;
+      host.running.assign(host.pids.size(), true);
+      std::string list;
+      for (long p : host.pids) list += (list.empty() ? "" : ",") + std::to_string(p);
+      ctx_.log->info("Started {} engines on {} (remote pids {})", host.pids.size(), spec.key, list);
+      hosts_.push_back(std::move(host));
+    }
+  }
+
+  void start_proxy(int n) {
+    n_ = n;
+    const auto& p = s_.ssh_proxy;
+    const std::string& rpd = p.host.remote_profile_dir;
+    RemoteHost host;
+    host.spec.host = p.host.hostname;
+    host.spec.user = p.host.user;
+    host.spec.port = p.host.port;
+    host.spec.n = n;
+    host.target = target_for(p.host.user, p.host.hostname, p.host.port,
+                             p.host.strict_host_key_checking, p.host.identity_file,
+                             p.host.ssh_timeout);
+    host.spec.key = host.target.describe();
+    RemoteProcessParams rp;
+    rp.env = {s_.environment.begin(), s_.environment.end()};
+    rp.env.emplace_back("IPP_PROFILE_DIR", rpd);
+    rp.env.emplace_back("IPP_CLUSTER_ID", ctx_.cluster_id);
+    rp.argv = remote_proxy_argv(s_, n);
+    auto program = p.ipcluster_cmd;
+    program.push_back("engines");
+    rp.output_file = remote_output_file(rpd, program, wall_seconds());
+    ctx_.log->info("Starting `ipcluster engines` on {}: {}", host.spec.key, shlex_join(rp.argv));
+    auto conn = SshConnection::connect(host.target);
+    if (!conn.ok()) return failed_host(host.spec.key, conn.error().message);
+    host.conn = std::move(*conn);
+    const auto to_send = p.to_send.value_or(connection_file_pairs(
+        security_file(ctx_, "client"), security_file(ctx_, "engine"), rpd, false));
+    if (auto sent = send_files(*host.conn, to_send); !sent.ok()) {
+      return failed_host(host.spec.key, sent.error().message);
+    }
+    auto pid = start_detached(*host.conn, rp, rpd, "ipcluster engines");
+    if (!pid.ok()) return failed_host(host.spec.key, pid.error().message);
+    host.keys = {"ipcluster-engines"};
+    host.pids = {*pid};
+    host.outputs = {rp.output_file};
+    host.running = {true};
+    set_state_.pid = *pid;
+    set_state_.hostname = p.host.hostname;
+    set_state_.user = p.host.user;
+    set_state_.output_file = (std::filesystem::path(ctx_.profile_dir) / "log" /
+                              ("ipcluster-engines-" + ctx_.cluster_id + "-" + ctx_.set_id + ".log"))
+                                 .string();
+    set_state_.remote_output_file = rp.output_file;
+    set_state_.remote_profile_dir = rpd;
+    set_state_.remote_python = p.host.remote_python;
+    if (p.host.port > 0) {
+      set_state_.ssh_args = {"-p", std::to_string(p.host.port)};
+      set_state_.scp_args = {"-P", std::to_string(p.host.port)};
+    }
+    ctx_.log->info("Started `ipcluster engines -n {}` on {} (remote pid {}), output in {}", n,
+                   host.spec.key, *pid, rp.output_file);
+    hosts_.push_back(std::move(host));
+  }
+
+  const ClusterSettings& s_;
+  LaunchContext ctx_;
+  bool proxy_;
+  int n_ = 0;
+  std::vector<RemoteHost> hosts_;
+  std::vector<std::string> errors_;
+  LauncherState set_state_;
+  TimePoint started_{};
+  TimePoint last_poll_{};
+};
+
+}  // namespace
+
+std::unique_ptr<EngineSetLauncher> make_ssh_engines(const ClusterSettings& s,
+                                                    const LaunchContext& ctx, bool proxy) {
+  return std::make_unique<SshEngineSet>(s, ctx, proxy);
+}
+
+}  // namespace ipp::cluster
