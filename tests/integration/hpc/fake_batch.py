@@ -54,6 +54,10 @@ class FakeBatch:
         self.env["FAKE_BATCH_SYSTEM"] = system
         for var in ("FAKE_BATCH_REJECT", "FAKE_BATCH_HOLD"):
             self.env.pop(var, None)
+        # The fakes record the IPP_* variables a submitter passes; start without the test
+        # runner's own (IPP_BIN_DIR, ...).
+        for var in [v for v in self.env if v.startswith("IPP_")]:
+            del self.env[var]
         self._view = _View(self.root)
 
     def run(self, args: list[str], input: str | None = None, env: dict | None = None,
