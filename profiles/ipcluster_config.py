@@ -106,3 +106,40 @@ c = get_config()  # noqa
 ## SSH connect timeout in seconds.
 #  Default: 10
 # c.SSHLauncher.ssh_timeout = 10
+
+#------------------------------------------------------------------------------
+# MPI (c.Cluster.engine_launcher_class = 'mpi'; see docs/hpc.md)
+#------------------------------------------------------------------------------
+## The mpiexec command and its arguments: engines run as `mpiexec -n N mpi_args ipengine --mpi`.
+#  Default: ['mpiexec'], []
+# c.MPILauncher.mpi_cmd = ['mpiexec']
+# c.MPILauncher.mpi_args = []
+
+#------------------------------------------------------------------------------
+# Batch systems (c.Cluster.engine_launcher_class = 'slurm', 'pbs', 'sge', 'lsf',
+# 'htcondor' or 'batch'; the same traits for <System>ControllerLauncher; see docs/hpc.md)
+#------------------------------------------------------------------------------
+## The queue (Slurm: partition), and for Slurm the account, QoS and time limit. Without a
+#  template of your own they are inserted into the default script as Python does.
+#  Default: ''
+# c.SlurmLauncher.queue = ''
+# c.SlurmLauncher.account = ''
+# c.SlurmLauncher.qos = ''
+# c.SlurmLauncher.timelimit = ''
+
+## A template of your own ({n}, {queue}, {program_and_args}, {profile_dir}, {cluster_id},
+#  {output_file}, and the keys of `namespace`; expressions such as {n//4} work).
+#  Default: ''
+# c.SlurmEngineSetLauncher.batch_template = ''
+# c.SlurmEngineSetLauncher.batch_template_file = ''
+# c.SlurmEngineSetLauncher.namespace = {}
+
+## Split the engines over jobs of at most this many, so that they start as nodes free up.
+#  Default: 0 (one job)
+# c.SlurmEngineSetLauncher.engines_per_job = 0
+
+## Commands (defaults per system: sbatch/scancel, qsub/qdel, bsub/bkill, condor_submit/condor_rm)
+#  and how the job's state is watched ('{job_id}' is replaced by the id, else appended).
+# c.SlurmLauncher.submit_command = ['sbatch']
+# c.SlurmLauncher.delete_command = ['scancel']
+# c.SlurmLauncher.status_command = ['scontrol', 'show', 'job', '-o']

@@ -31,3 +31,18 @@ c = get_config()  # noqa
 ## SSH server to tunnel the connection to the controller through.
 #  Default: ''
 # c.IPEngine.sshserver = ''
+
+#------------------------------------------------------------------------------
+# MPI (ipengine --mpi, as ipcluster's MPI launcher starts it)
+#------------------------------------------------------------------------------
+## Initialise MPI (mpi4py) before registering; the MPI rank becomes the engine id.
+#  Default: False
+# c.IPEngine.use_mpi = False
+
+## Code run first in the engine's namespace when use_mpi is set.
+#  Default: 'from mpi4py import MPI\nmpi_rank = MPI.COMM_WORLD.Get_rank()\nmpi_size = MPI.COMM_WORLD.Get_size()\n'
+# c.IPEngine.init_mpi = ''
+
+## Engines with id >= 100 wait id * this many seconds before registering (spreads the load).
+#  Default: 0.02
+# c.IPEngine.mpi_registration_delay = 0.02
