@@ -20,7 +20,8 @@ fs::path profile_templates_dir() {
     if (ok(env)) return env;
   }
   const auto bin = self_dir();
-  for (const auto& d : {bin / ".." / "share" / "ipp" / "profiles", bin / ".." / ".." / "profiles"}) {
+  for (const auto& d :
+       {bin / ".." / "share" / "ipp" / "profiles", bin / ".." / ".." / "profiles"}) {
     if (ok(d)) return fs::weakly_canonical(d);
   }
   // The source tree this library was built from (src/cluster/app.cpp -> profiles/).

@@ -63,8 +63,8 @@ int ClusterRunner::run() {
   started_ = std::chrono::steady_clock::now();
   if (with_controller_) {
     if (!start_controller()) return exit_code_;
-    readiness_ = std::make_unique<ControllerReadiness>(s_.connection_info_timeout, s_.delay,
-                                                       started_);
+    readiness_ =
+        std::make_unique<ControllerReadiness>(s_.connection_info_timeout, s_.delay, started_);
   } else {
     if (!std::filesystem::exists(profile_.engine_file(s_.cluster_id))) {
       fail_start("No controller connection file " + profile_.engine_file(s_.cluster_id).string() +
@@ -140,11 +140,14 @@ void ClusterRunner::check_readiness(TimePoint now) {
   const bool files = std::filesystem::exists(profile_.client_file(s_.cluster_id)) &&
                      std::filesystem::exists(profile_.engine_file(s_.cluster_id));
   switch (readiness_->on_tick(now, files, controller_ && controller_->queued())) {
-    case ControllerReadiness::Step::Wait: break;
+    case ControllerReadiness::Step::Wait:
+      break;
     case ControllerReadiness::Step::SendRequest:
       if (probe_) probe_->send_request();
       break;
-    case ControllerReadiness::Step::StartEngines: start_engines(); break;
+    case ControllerReadiness::Step::StartEngines:
+      start_engines();
+      break;
     case ControllerReadiness::Step::TimedOut:
       fail_start(controller_->timeout_message(readiness_->timeout_s()));
       break;
@@ -192,7 +195,9 @@ void ClusterRunner::poll_controller(TimePoint now) {
       case LauncherEvent::Kind::Info:
         if (!e.message.empty()) log_->info("{}", e.message);
         break;
-      case LauncherEvent::Kind::Warning: log_->warn("{}", e.message); break;
+      case LauncherEvent::Kind::Warning:
+        log_->warn("{}", e.message);
+        break;
       case LauncherEvent::Kind::Stopped:
         record_.controller = controller_->state();
         if (!controller_ready_) {
@@ -214,7 +219,9 @@ void ClusterRunner::handle(const std::vector<MonitorAction>& actions) {
         log_->info("{}{}", a.message, st.empty() ? "" : ", " + st);
         break;
       }
-      case MonitorAction::Kind::Success: log_->info("{}", a.message); break;
+      case MonitorAction::Kind::Success:
+        log_->info("{}", a.message);
+        break;
       case MonitorAction::Kind::Warning: {
         auto st = launcher_status();
         for (const auto& set : sets_) {
@@ -270,9 +277,9 @@ void ClusterRunner::stop_all(const std::string& why) {
   std::error_code ec;
   std::filesystem::remove(cluster_file_, ec);
   if (notifier_.active()) {
-    notifier_.report(exit_code_ == 0 ? exit_code::error : exit_code_,
-                     "The cluster stopped during start-up (" + why + "); see " +
-                         profile_.log().string());
+    notifier_.report(
+        exit_code_ == 0 ? exit_code::error : exit_code_,
+        "The cluster stopped during start-up (" + why + "); see " + profile_.log().string());
   }
   reactor_.stop();
 }

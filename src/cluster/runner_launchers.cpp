@@ -77,7 +77,9 @@ void ClusterRunner::poll_engines(TimePoint now) {
           if (!e.message.empty()) log_->info("{}", e.message);
           changed = true;
           break;
-        case LauncherEvent::Kind::Warning: log_->warn("{}", e.message); break;
+        case LauncherEvent::Kind::Warning:
+          log_->warn("{}", e.message);
+          break;
         case LauncherEvent::Kind::Stopped:
           changed = true;
           on_engines_stopped(e);
@@ -108,8 +110,8 @@ void ClusterRunner::on_engines_stopped(const LauncherEvent& e) {
   // happens (a job may sit in the queue far longer than the early-shutdown window).
   if (still == 0 && starting && !any_registered_ && is_batch_class(s_.engine_launcher)) {
     std::string out = engines_output();
-    const std::string msg = e.message + " before its engines registered." +
-                            (out.empty() ? "" : "\n" + out);
+    const std::string msg =
+        e.message + " before its engines registered." + (out.empty() ? "" : "\n" + out);
     log_->error("{}", msg);
     if (notifier_.active()) notifier_.report(exit_code::error, msg);
     exit_code_ = exit_code::error;

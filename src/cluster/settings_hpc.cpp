@@ -42,8 +42,9 @@ Classes launcher_classes(const std::string& name, bool engines) {
   const std::string leaf = engines ? "EngineSetLauncher" : "ControllerLauncher";
   const std::string base = engines ? "EngineLauncher" : "ControllerLauncher";
   if (name == "mpi") {
-    return {"MPI" + leaf, "MPIExec" + leaf, "MPILauncher", "MPIExecLauncher",
-            "LocalProcessLauncher", base, "BaseLauncher"};
+    return {"MPI" + leaf,      "MPIExec" + leaf,       "MPILauncher",
+            "MPIExecLauncher", "LocalProcessLauncher", base,
+            "BaseLauncher"};
   }
   auto sys = batch_system(name);
   Classes out;
@@ -161,9 +162,9 @@ void resolve_hpc_settings(const ipp::config::LoadedConfig& config, ClusterSettin
   const auto ctl_name = s.controller_launcher;
   if (ctl_name == "mpi" || batch_system(ctl_name)) {
     const Classes classes = launcher_classes(ctl_name, false);
-    std::vector<std::string> default_controller{
-        std::filesystem::exists(bin / "ipcontroller") ? (bin / "ipcontroller").string()
-                                                      : std::string("ipcontroller")};
+    std::vector<std::string> default_controller{std::filesystem::exists(bin / "ipcontroller")
+                                                    ? (bin / "ipcontroller").string()
+                                                    : std::string("ipcontroller")};
     s.controller_cmd = read_or(config, classes, "controller_cmd", default_controller);
     s.controller_args = read_or(config, classes, "controller_args", std::vector<std::string>{});
     s.connection_info_timeout =

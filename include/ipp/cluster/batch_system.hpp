@@ -32,7 +32,7 @@ struct BatchSystem {
   std::string job_array_regexp, job_array_template;
   std::string queue_regexp, queue_template;
   std::string output_regexp, output_template;
-  bool array_at_end = false;     // HTCondor: `queue {n}` goes last
+  bool array_at_end = false;      // HTCondor: `queue {n}` goes last
   bool submit_via_stdin = false;  // LSF: `bsub<"file"`
   std::string controller_template, engine_template;
   std::string controller_file_name, engine_file_name;
@@ -53,8 +53,8 @@ struct BatchScriptParams {
   std::vector<std::string> program;       // controller_cmd / engine_cmd
   std::vector<std::string> program_args;  // controller_args / engine_args
   std::string environment_json;           // json.dumps of the job's IPP_* environment
-  std::string batch_template;             // user template text (batch_template[_file]); "" = default
-  TemplateNamespace user_namespace;       // c.<...>.namespace, overrides the generated names
+  std::string batch_template;        // user template text (batch_template[_file]); "" = default
+  TemplateNamespace user_namespace;  // c.<...>.namespace, overrides the generated names
 };
 
 // The batch script Python's write_batch_script() produces for the same settings. Throws
@@ -64,20 +64,20 @@ std::string build_batch_script(const BatchSystem& sys, const BatchScriptParams& 
 // The job id in the submit command's output (Python's parse_job_id, with re.search semantics
 // for a trailing `$`); nullopt when the regexp does not match.
 std::optional<std::string> parse_job_id(const std::string& regexp, int group,
-                                         const std::string& output);
+                                        const std::string& output);
 
 // A job's state as the status command reports it.
 struct JobStatus {
   enum class Phase {
-    Pending,   // queued, held
+    Pending,  // queued, held
     Running,
     Finished,  // left the queue (completed, or no longer known)
     Failed,    // cancelled, failed, timed out, node failure, exited with an error
     Unknown,   // the output could not be read
   };
   Phase phase = Phase::Unknown;
-  std::string state;   // the system's word: RUNNING, PENDING, R, qw, RUN, 2, ...
-  std::string reason;  // Slurm's Reason=, when there is one
+  std::string state;        // the system's word: RUNNING, PENDING, R, qw, RUN, 2, ...
+  std::string reason;       // Slurm's Reason=, when there is one
   std::string output_file;  // Slurm's StdOut=, when reported
 };
 

@@ -31,7 +31,7 @@ class LaunchError : public std::runtime_error {
 
 struct LauncherEvent {
   enum class Kind {
-    Info,     // a state change worth a line ("Slurm job 12 is RUNNING")
+    Info,  // a state change worth a line ("Slurm job 12 is RUNNING")
     Warning,
     Stopped,  // `count` engines (or the controller) are gone; `message` says how
   };
@@ -45,7 +45,7 @@ struct LauncherEvent {
 struct LaunchContext {
   std::string profile_dir;
   std::string cluster_id;
-  std::string set_id;  // engine sets: the cluster file's set id
+  std::string set_id;                              // engine sets: the cluster file's set id
   std::map<std::string, std::string> environment;  // c.*Launcher.environment
   std::shared_ptr<spdlog::logger> log;
 };

@@ -172,11 +172,16 @@ using Phase = JobStatus::Phase;
 void merge(JobStatus& into, Phase phase, const std::string& state) {
   auto rank = [](Phase p) {
     switch (p) {
-      case Phase::Running: return 4;
-      case Phase::Pending: return 3;
-      case Phase::Failed: return 2;
-      case Phase::Finished: return 1;
-      case Phase::Unknown: return 0;
+      case Phase::Running:
+        return 4;
+      case Phase::Pending:
+        return 3;
+      case Phase::Failed:
+        return 2;
+      case Phase::Finished:
+        return 1;
+      case Phase::Unknown:
+        return 0;
     }
     return 0;
   };
@@ -231,8 +236,9 @@ std::string build_batch_script(const BatchSystem& sys, const BatchScriptParams& 
   if (t.empty()) {
     t = p.kind == LaunchKind::Controller ? sys.controller_template : sys.engine_template;
     if (t.empty()) {
-      throw TemplateError("the generic batch launcher has no default template: set "
-                          "batch_template or batch_template_file");
+      throw TemplateError(
+          "the generic batch launcher has no default template: set "
+          "batch_template or batch_template_file");
     }
     // BatchSystemLauncher._insert_options_in_script: queue, then output.
     std::vector<std::string> inserts;
@@ -338,8 +344,9 @@ JobStatus parse_job_status(const BatchSystem& sys, const std::string& job_id,
     return st;
   }
   if (sys.name == "htcondor") {
-    static const char* kNames[] = {"Unexpanded", "Idle",      "Running",  "Removed",
-                                   "Completed",  "Held",      "Transferring output", "Suspended"};
+    static const char* kNames[] = {
+        "Unexpanded",          "Idle",     "Running", "Removed", "Completed", "Held",
+        "Transferring output", "Suspended"};
     while (std::getline(in, line)) {
       auto words = split_ws(line);
       if (words.size() != 1) continue;
@@ -371,18 +378,18 @@ JobStatus parse_job_status(const BatchSystem& sys, const std::string& job_id,
     any = true;
     Phase ph = Phase::Unknown;
     if (lsf) {
-      ph = s == "PEND" || s == "PSUSP" ? Phase::Pending
+      ph = s == "PEND" || s == "PSUSP"                  ? Phase::Pending
            : s == "RUN" || s == "USUSP" || s == "SSUSP" ? Phase::Running
-           : s == "DONE"                                  ? Phase::Finished
-           : s == "EXIT"                                  ? Phase::Failed
-                                                          : Phase::Unknown;
+           : s == "DONE"                                ? Phase::Finished
+           : s == "EXIT"                                ? Phase::Failed
+                                                        : Phase::Unknown;
     } else if (sge) {
-      ph = s.find('E') != std::string::npos                                        ? Phase::Failed
+      ph = s.find('E') != std::string::npos                                       ? Phase::Failed
            : s.find('r') != std::string::npos || s.find('t') != std::string::npos ? Phase::Running
            : s.find('d') != std::string::npos                                     ? Phase::Finished
-                                                                                   : Phase::Pending;
+                                                                                  : Phase::Pending;
     } else {
-      ph = s == "R" || s == "E" || s == "B" ? Phase::Running
+      ph = s == "R" || s == "E" || s == "B"   ? Phase::Running
            : s == "C" || s == "F" || s == "X" ? Phase::Finished
                                               : Phase::Pending;  // Q H W T S M U
     }
@@ -401,11 +408,16 @@ JobStatus parse_job_status(const BatchSystem& sys, const std::string& job_id,
 
 const char* to_string(JobStatus::Phase phase) {
   switch (phase) {
-    case Phase::Pending: return "PENDING";
-    case Phase::Running: return "RUNNING";
-    case Phase::Finished: return "FINISHED";
-    case Phase::Failed: return "FAILED";
-    case Phase::Unknown: return "UNKNOWN";
+    case Phase::Pending:
+      return "PENDING";
+    case Phase::Running:
+      return "RUNNING";
+    case Phase::Finished:
+      return "FINISHED";
+    case Phase::Failed:
+      return "FAILED";
+    case Phase::Unknown:
+      return "UNKNOWN";
   }
   return "UNKNOWN";
 }

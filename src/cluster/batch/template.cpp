@@ -126,9 +126,8 @@ class Evaluator {
   TemplateValue number() {
     std::size_t start = pos_;
     bool is_float = false;
-    while (pos_ < s_.size() &&
-           (std::isdigit(static_cast<unsigned char>(s_[pos_])) != 0 || s_[pos_] == '.' ||
-            s_[pos_] == '_')) {
+    while (pos_ < s_.size() && (std::isdigit(static_cast<unsigned char>(s_[pos_])) != 0 ||
+                                s_[pos_] == '.' || s_[pos_] == '_')) {
       is_float = is_float || s_[pos_] == '.';
       ++pos_;
     }
@@ -162,10 +161,14 @@ class Evaluator {
       const long long x = *ai;
       const long long y = *bi;
       switch (op) {
-        case '+': return x + y;
-        case '-': return x - y;
-        case '*': return x * y;
-        default: break;
+        case '+':
+          return x + y;
+        case '-':
+          return x - y;
+        case '*':
+          return x * y;
+        default:
+          break;
       }
       if (y == 0) fail("division by zero");
       long long q = x / y;
@@ -179,10 +182,14 @@ class Evaluator {
     const double x = ai != nullptr ? static_cast<double>(*ai) : std::get<double>(a);
     const double y = bi != nullptr ? static_cast<double>(*bi) : std::get<double>(b);
     switch (op) {
-      case '+': return x + y;
-      case '-': return x - y;
-      case '*': return x * y;
-      default: break;
+      case '+':
+        return x + y;
+      case '-':
+        return x - y;
+      case '*':
+        return x * y;
+      default:
+        break;
     }
     if (y == 0) fail("division by zero");
     if (op == '/') return x / y;
@@ -198,7 +205,8 @@ class Evaluator {
 };
 
 std::string python_repr_str(const std::string& s) {
-  const char quote = s.find('\'') != std::string::npos && s.find('"') == std::string::npos ? '"' : '\'';
+  const char quote =
+      s.find('\'') != std::string::npos && s.find('"') == std::string::npos ? '"' : '\'';
   std::string out(1, quote);
   for (char c : s) {
     if (c == '\\') {
@@ -276,14 +284,17 @@ std::string apply_spec(const TemplateValue& v, std::string_view spec, std::strin
   if (body.size() >= width) return body;
   const std::size_t pad = width - body.size();
   switch (align) {
-    case '<': return body + std::string(pad, fill);
-    case '^': return std::string(pad / 2, fill) + body + std::string(pad - pad / 2, fill);
+    case '<':
+      return body + std::string(pad, fill);
+    case '^':
+      return std::string(pad / 2, fill) + body + std::string(pad - pad / 2, fill);
     case '=':
       if (!body.empty() && (body[0] == '-' || body[0] == '+')) {
         return body.substr(0, 1) + std::string(pad, fill) + body.substr(1);
       }
       return std::string(pad, fill) + body;
-    default: return std::string(pad, fill) + body;
+    default:
+      return std::string(pad, fill) + body;
   }
 }
 

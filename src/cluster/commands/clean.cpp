@@ -24,7 +24,8 @@ int cmd_clean(const ClusterOptions& o) {
   std::vector<fs::path> locations;
   if (o.all) {
     std::error_code ec;
-    for (const auto& e : fs::directory_iterator(ipp::config::locate_ipython_dir(popts.ipython_dir), ec)) {
+    for (const auto& e :
+         fs::directory_iterator(ipp::config::locate_ipython_dir(popts.ipython_dir), ec)) {
       if (e.is_directory() && e.path().filename().string().rfind("profile_", 0) == 0) {
         locations.push_back(e.path());
       }
@@ -39,8 +40,10 @@ int cmd_clean(const ClusterOptions& o) {
         try {
           auto rec = read_cluster_file(f);
           if (rec && record_alive(*rec, ClusterSettings{})) {
-            log->critical("Cluster {} is still running. Use --force to remove its files anyway, "
-                          "or `ipcluster stop` first.", cluster_id_from_file(f));
+            log->critical(
+                "Cluster {} is still running. Use --force to remove its files anyway, "
+                "or `ipcluster stop` first.",
+                cluster_id_from_file(f));
             return exit_code::error;
           }
         } catch (const std::exception& e) {

@@ -47,8 +47,8 @@ ipp::config::ProfileOptions profile_options(const ClusterOptions& o) {
 }
 
 ipp::config::LoadedConfig load_config(const ProfileDir& pdir, const ClusterOptions& o) {
-  auto config = ipp::config::load_app_config(pdir.location(), "ipcluster",
-                                             ipp::config::system_config_dirs());
+  auto config =
+      ipp::config::load_app_config(pdir.location(), "ipcluster", ipp::config::system_config_dirs());
   if (o.config_file) {
     fs::path f = *o.config_file;
     auto extra = f.extension() == ".json" ? ipp::config::load_json_config(f)
@@ -72,7 +72,6 @@ int live_ipcluster(const fs::path& pidf) {
   std::string text((std::istreambuf_iterator<char>(cmd)), std::istreambuf_iterator<char>());
   return text.find("ipcluster") != std::string::npos ? pid : -1;
 }
-
 
 Liveness probe_record(const ClusterRecord& r, const ClusterSettings& s,
                       std::optional<double> timeout_cap) {
@@ -148,18 +147,28 @@ Liveness probe_record(const ClusterRecord& r, const ClusterSettings& s,
   for (const auto& set : r.sets) {
     if (r.engine_class == "mpi" || is_batch_class(r.engine_class)) {
       switch (tri(recorded_alive(r.engine_class, set.set, true, s))) {
-        case Alive::yes: out.engines_alive += set.set.n; break;
-        case Alive::unknown: out.engines_unknown += set.set.n; break;
-        case Alive::no: break;
+        case Alive::yes:
+          out.engines_alive += set.set.n;
+          break;
+        case Alive::unknown:
+          out.engines_unknown += set.set.n;
+          break;
+        case Alive::no:
+          break;
       }
       continue;
     }
     if (r.engine_class == "sshproxy") {
       if (set.set.state != "running" || set.set.pid <= 0) continue;
       switch (remote_state(set.set)) {
-        case Alive::yes: out.engines_alive += set.set.n; break;
-        case Alive::unknown: out.engines_unknown += set.set.n; break;
-        case Alive::no: break;
+        case Alive::yes:
+          out.engines_alive += set.set.n;
+          break;
+        case Alive::unknown:
+          out.engines_unknown += set.set.n;
+          break;
+        case Alive::no:
+          break;
       }
       continue;
     }

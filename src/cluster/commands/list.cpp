@@ -28,8 +28,8 @@ std::string pad(std::string s, std::size_t width, bool right = false) {
 
 std::string launcher_display(const std::string& cls) {
   static const std::map<std::string, std::string> names = {
-      {"local", "Local"}, {"ssh", "SSH"}, {"sshproxy", "SSHProxy"}, {"mpi", "MPI"},
-      {"slurm", "Slurm"}, {"pbs", "PBS"}, {"sge", "SGE"},           {"lsf", "LSF"},
+      {"local", "Local"},       {"ssh", "SSH"},           {"sshproxy", "SSHProxy"}, {"mpi", "MPI"},
+      {"slurm", "Slurm"},       {"pbs", "PBS"},           {"sge", "SGE"},           {"lsf", "LSF"},
       {"htcondor", "HTCondor"}, {"winhpc", "WindowsHPC"}, {"batch", "Batch"}};
   auto it = names.find(cls);
   if (it != names.end()) return it->second;
@@ -94,10 +94,10 @@ int cmd_list(const ClusterOptions& o) {
                                                                  : "unknown";
       std::string engines = std::to_string(live.engines_alive);
       if (live.engines_unknown > 0) engines += "+" + std::to_string(live.engines_unknown) + "?";
-      std::string profile_name = p.parent_path() == ipdir &&
-                                         p.filename().string().rfind("profile_", 0) == 0
-                                     ? p.filename().string().substr(8)
-                                     : p.string();
+      std::string profile_name =
+          p.parent_path() == ipdir && p.filename().string().rfind("profile_", 0) == 0
+              ? p.filename().string().substr(8)
+              : p.string();
       std::string id = rec->cluster_id.empty() ? "''" : rec->cluster_id;
       rows.push_back(pad(profile_name, 16) + " " + pad(id, 32) + " " + pad(running, 7) + " " +
                      pad(engines, 7, true) + " " + launcher_display(rec->engine_class));

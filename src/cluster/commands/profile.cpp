@@ -24,8 +24,9 @@ int cmd_profile_create(const ClusterOptions& o) {
   auto pdir = ProfileDir::resolve(popts, /*create=*/true);
   const auto templates = profile_templates_dir();
   if (templates.empty()) {
-    throw ConfigError("profile templates not found (set IPP_PROFILE_TEMPLATES to the profiles/ "
-                      "directory of the ipp source or install tree)");
+    throw ConfigError(
+        "profile templates not found (set IPP_PROFILE_TEMPLATES to the profiles/ "
+        "directory of the ipp source or install tree)");
   }
   for (const char* name : {"ipcluster_config.py", "ipcontroller_config.py", "ipengine_config.py"}) {
     auto dest = pdir.location() / name;

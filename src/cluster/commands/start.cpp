@@ -51,15 +51,17 @@ int cmd_start(const ClusterOptions& o, bool with_controller) {
   }
   const auto pidf = pid_file(pdir, settings.cluster_id);
   if (int other = live_ipcluster(pidf); other > 0 && with_controller) {
-    log->critical("Cluster is already running (ipcluster pid {}, {}). use `ipcluster stop` to stop "
-                  "the cluster.", other, pidf.string());
+    log->critical(
+        "Cluster is already running (ipcluster pid {}, {}). use `ipcluster stop` to stop "
+        "the cluster.",
+        other, pidf.string());
     return exit_code::already_started;
   }
 
   DaemonNotifier notifier;
   if (settings.daemonize) {
-    auto logfile = pdir.log() / ("ipcluster-" + settings.cluster_id + "-" +
-                                 std::to_string(::getpid()) + ".log");
+    auto logfile = pdir.log() /
+                   ("ipcluster-" + settings.cluster_id + "-" + std::to_string(::getpid()) + ".log");
     notifier = daemonize(logfile);
     // stderr is the log file now; re-create the logger's sink on it.
     auto level = log->level();

@@ -137,10 +137,9 @@ class BatchJob {
     const std::string program = sys_.submit_command.empty() ? "" : sys_.submit_command[0];
     const std::string setting = "c." + b_.config_class + ".submit_command";
     if (r.exit_code == -1000 || (sys_.submit_via_stdin && r.exit_code == 127)) {
-      throw LaunchError(sys_.display + " submit command '" + program +
-                        "' could not be run: " + first_line(r.err.empty() ? "not found" : r.err) +
-                        " (is " + sys_.display + " installed here, and " + program +
-                        " on PATH? see " + setting + ")");
+      throw LaunchError(sys_.display + " submit command '" + program + "' could not be run: " +
+                        first_line(r.err.empty() ? "not found" : r.err) + " (is " + sys_.display +
+                        " installed here, and " + program + " on PATH? see " + setting + ")");
     }
     if (r.timed_out) {
       throw LaunchError(shown + " did not answer within " +
@@ -174,8 +173,8 @@ class BatchJob {
     if (r.exit_code == -1000) {
       if (!status_warned_) {
         out.push_back({LauncherEvent::Kind::Warning, 0,
-                       "Cannot watch " + label() + ": '" + argv[0] +
-                           "' could not be run (c." + b_.config_class + ".status_command)"});
+                       "Cannot watch " + label() + ": '" + argv[0] + "' could not be run (c." +
+                           b_.config_class + ".status_command)"});
       }
       status_warned_ = true;
       return out;
@@ -196,7 +195,8 @@ class BatchJob {
       alive_ = false;
       ended_ = true;
       const bool failed = st.phase == JobStatus::Phase::Failed;
-      std::string msg = label() + " ended: " + (st.state.empty() ? "no longer in the queue" : status_word());
+      std::string msg =
+          label() + " ended: " + (st.state.empty() ? "no longer in the queue" : status_word());
       out.push_back({LauncherEvent::Kind::Stopped, n_, msg, failed});
     }
     return out;
@@ -328,8 +328,7 @@ class BatchController final : public ControllerLauncher {
     auto events = job_.poll(now, !ready_);
     for (auto& e : events) {
       if (e.kind == LauncherEvent::Kind::Stopped && !ready_) {
-        e.message += " before the controller was ready; no engines were started.\n" +
-                     job_.tail(20);
+        e.message += " before the controller was ready; no engines were started.\n" + job_.tail(20);
       }
     }
     return events;
@@ -339,7 +338,8 @@ class BatchController final : public ControllerLauncher {
     return "The controller (" + job_.label() + ") did not become ready within " +
            std::to_string(static_cast<int>(seconds)) +
            " s of its job running (no connection files, or no reply on its registration "
-           "port).\n" + job_.tail(20);
+           "port).\n" +
+           job_.tail(20);
   }
   void signal(int signo) override { job_.signal(signo); }
   void stop() override { job_.stop(); }

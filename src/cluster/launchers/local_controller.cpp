@@ -31,9 +31,9 @@ class LocalController final : public ControllerLauncher {
     spec.env = ctx_.environment;
     spec.env["IPP_PROFILE_DIR"] = ctx_.profile_dir;
     spec.env["IPP_CLUSTER_ID"] = ctx_.cluster_id;
-    spec.output_file = std::filesystem::path(ctx_.profile_dir) / "log" /
-                       ("ipcontroller-" + ctx_.cluster_id + "-" + std::to_string(::getpid()) +
-                        ".log");
+    spec.output_file =
+        std::filesystem::path(ctx_.profile_dir) / "log" /
+        ("ipcontroller-" + ctx_.cluster_id + "-" + std::to_string(::getpid()) + ".log");
     ctx_.log->info("Starting controller: {}", shlex_join(spec.argv));
     try {
       child_.start(spec);
@@ -41,8 +41,7 @@ class LocalController final : public ControllerLauncher {
       throw LaunchError(std::string("Controller failed to start: ") + e.what() +
                         " (set c.ControllerLauncher.controller_cmd)");
     }
-    ctx_.log->info("Controller started (pid {}), output in {}", child_.pid(),
-                   child_.output_file());
+    ctx_.log->info("Controller started (pid {}), output in {}", child_.pid(), child_.output_file());
   }
 
   std::vector<LauncherEvent> poll(TimePoint) override {
@@ -93,8 +92,8 @@ class LocalController final : public ControllerLauncher {
     msg += "; it wrote no connection files, so no engines were started.";
     auto tail = tail_file(child_.output_file(), 20);
     if (!tail.empty()) {
-      msg += "\nLast lines of the controller log " + child_.output_file() + ":\n" +
-             indent_text(tail);
+      msg +=
+          "\nLast lines of the controller log " + child_.output_file() + ":\n" + indent_text(tail);
     }
     return msg;
   }

@@ -23,8 +23,9 @@ class LocalEngineSet final : public EngineSetLauncher {
 
   void start(int n) override {
     std::ifstream in(std::filesystem::path(ctx_.profile_dir) / "security" /
-                     (ctx_.cluster_id.empty() ? "ipcontroller-engine.json"
-                                              : "ipcontroller-" + ctx_.cluster_id + "-engine.json"));
+                     (ctx_.cluster_id.empty()
+                          ? "ipcontroller-engine.json"
+                          : "ipcontroller-" + ctx_.cluster_id + "-engine.json"));
     std::stringstream engine_json;
     engine_json << in.rdbuf();
     n_ = n;

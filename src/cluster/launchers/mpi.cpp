@@ -74,8 +74,8 @@ class MpiLauncherBase {
   std::optional<LauncherEvent> check(const std::string& what) {
     auto code = child_.check_exit();
     if (!code) return std::nullopt;
-    std::string msg = what + " (mpiexec pid " + std::to_string(child_.pid()) + ") stopped: " +
-                      describe_exit(*code);
+    std::string msg = what + " (mpiexec pid " + std::to_string(child_.pid()) +
+                      ") stopped: " + describe_exit(*code);
     if (*code != 0) {
       auto mpi_out = mpiexec_error_output(tail_file(child_.output_file(), 200));
       if (!mpi_out.empty()) msg += "\nmpiexec error output:\n" + indent_text(mpi_out);
@@ -85,7 +85,9 @@ class MpiLauncherBase {
 
   std::string tail(std::size_t lines, const std::string& label) const {
     auto t = tail_file(child_.output_file(), lines);
-    return t.empty() ? "" : "Output for " + label + " (" + child_.output_file() + "):\n" + indent_text(t);
+    return t.empty()
+               ? ""
+               : "Output for " + label + " (" + child_.output_file() + "):\n" + indent_text(t);
   }
 
   LauncherState base_state() const {

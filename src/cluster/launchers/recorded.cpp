@@ -36,10 +36,13 @@ std::optional<bool> recorded_alive(const std::string& cls, const LauncherState& 
   auto status = parse_job_status(sys, st.job_id, r.out + r.err, r.exit_code);
   switch (status.phase) {
     case JobStatus::Phase::Pending:
-    case JobStatus::Phase::Running: return true;
+    case JobStatus::Phase::Running:
+      return true;
     case JobStatus::Phase::Finished:
-    case JobStatus::Phase::Failed: return false;
-    case JobStatus::Phase::Unknown: break;
+    case JobStatus::Phase::Failed:
+      return false;
+    case JobStatus::Phase::Unknown:
+      break;
   }
   return std::nullopt;
 }

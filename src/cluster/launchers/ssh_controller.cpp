@@ -27,9 +27,8 @@ class SshController final : public ControllerLauncher {
   void start() override {
     const auto& c = s_.ssh_controller;
     const std::string& rpd = c.host.remote_profile_dir;
-    target_ = target_for(c.host.user, c.host.hostname, c.host.port,
-                         c.host.strict_host_key_checking, c.host.identity_file,
-                         c.host.ssh_timeout);
+    target_ = target_for(c.host.user, c.host.hostname, c.host.port, c.host.strict_host_key_checking,
+                         c.host.identity_file, c.host.ssh_timeout);
     const auto sec = std::filesystem::path(ctx_.profile_dir) / "security";
     const std::string prefix =
         ctx_.cluster_id.empty() ? "ipcontroller" : "ipcontroller-" + ctx_.cluster_id;
@@ -126,8 +125,7 @@ class SshController final : public ControllerLauncher {
         conn_.reset();
       }
       if (st.ok()) {
-        ctx_.log->info("Controller stopped: {{'pid': {}, 'host': '{}'}}", pid_,
-                       target_.describe());
+        ctx_.log->info("Controller stopped: {{'pid': {}, 'host': '{}'}}", pid_, target_.describe());
       } else {
         ctx_.log->error("Could not stop the controller on {} (remote pid {}): {}",
                         target_.describe(), pid_, st.error().message);
@@ -184,8 +182,8 @@ class SshController final : public ControllerLauncher {
 
   std::string failure(const std::string& what) {
     const std::string where = target_.describe();
-    std::string msg = "The controller on " + where + " (remote pid " + std::to_string(pid_) +
-                      ") " + what + "; no engines were started.";
+    std::string msg = "The controller on " + where + " (remote pid " + std::to_string(pid_) + ") " +
+                      what + "; no engines were started.";
     std::string tail;
     if (auto* conn = connection()) tail = remote_tail(*conn, output_file_, 20);
     if (!tail.empty()) {

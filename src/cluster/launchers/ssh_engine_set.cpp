@@ -107,10 +107,10 @@ class SshEngineSet final : public EngineSetLauncher {
       for (std::size_t i = 0; i < h.pids.size(); ++i) {
         if (h.running[i] && alive->count(h.pids[i]) == 0) {
           h.running[i] = false;
-          out.push_back({LauncherEvent::Kind::Stopped, proxy_ ? n_ : 1,
-                         "engine " + h.keys[i] + " (remote pid " + std::to_string(h.pids[i]) +
-                             ") stopped",
-                         true});
+          out.push_back(
+              {LauncherEvent::Kind::Stopped, proxy_ ? n_ : 1,
+               "engine " + h.keys[i] + " (remote pid " + std::to_string(h.pids[i]) + ") stopped",
+               true});
         }
       }
     }
@@ -194,8 +194,8 @@ class SshEngineSet final : public EngineSetLauncher {
         st.pid = h.pids[i];
         st.hostname = h.spec.host;
         st.user = h.spec.user;
-        st.output_file = (std::filesystem::path(ctx_.profile_dir) / "log" / (h.keys[i] + ".log"))
-                             .string();
+        st.output_file =
+            (std::filesystem::path(ctx_.profile_dir) / "log" / (h.keys[i] + ".log")).string();
         st.remote_output_file = h.outputs[i];
         st.remote_profile_dir = set_state_.remote_profile_dir;
         st.remote_python = s_.remote_python;
@@ -212,8 +212,8 @@ class SshEngineSet final : public EngineSetLauncher {
  private:
   void warn_once(RemoteHost& h, std::vector<LauncherEvent>& out, const std::string& why) {
     if (!h.poll_warned) {
-      out.push_back({LauncherEvent::Kind::Warning, 0,
-                     "Cannot check engines on " + h.spec.key + ": " + why});
+      out.push_back(
+          {LauncherEvent::Kind::Warning, 0, "Cannot check engines on " + h.spec.key + ": " + why});
     }
     h.poll_warned = true;
   }
@@ -231,8 +231,10 @@ class SshEngineSet final : public EngineSetLauncher {
     int total = 0;
     for (const auto& h : specs) total += h.n;
     if (s_.n_given && total > s_.n) {
-      ctx_.log->info("Starting all {} engines listed in c.SSHEngineSetLauncher.engines "
-                     "(Python ipyparallel 7+ would stop at n={})", total, s_.n);
+      ctx_.log->info(
+          "Starting all {} engines listed in c.SSHEngineSetLauncher.engines "
+          "(Python ipyparallel 7+ would stop at n={})",
+          total, s_.n);
     }
     std::string engine_json = read_text(security_file(ctx_, "engine"));
     try {
@@ -292,9 +294,9 @@ class SshEngineSet final : public EngineSetLauncher {
     host.spec.user = p.host.user;
     host.spec.port = p.host.port;
     host.spec.n = n;
-    host.target = target_for(p.host.user, p.host.hostname, p.host.port,
-                             p.host.strict_host_key_checking, p.host.identity_file,
-                             p.host.ssh_timeout);
+    host.target =
+        target_for(p.host.user, p.host.hostname, p.host.port, p.host.strict_host_key_checking,
+                   p.host.identity_file, p.host.ssh_timeout);
     host.spec.key = host.target.describe();
     RemoteProcessParams rp;
     rp.env = {s_.environment.begin(), s_.environment.end()};

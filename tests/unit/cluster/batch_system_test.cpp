@@ -108,8 +108,7 @@ TEST(BatchScript, SlurmOptionsAreNamesOnlyWhenSet) {
 TEST(BatchJobId, EachSystemsSubmitOutput) {
   EXPECT_EQ(parse_job_id(R"(\d+)", 0, "Submitted batch job 1234\n"), "1234");
   EXPECT_EQ(parse_job_id(R"(\d+)", 0, "1234.fakehost\n"), "1234");
-  EXPECT_EQ(parse_job_id(R"(\d+)", 0, "Job <77> is submitted to default queue <normal>.\n"),
-            "77");
+  EXPECT_EQ(parse_job_id(R"(\d+)", 0, "Job <77> is submitted to default queue <normal>.\n"), "77");
   EXPECT_EQ(parse_job_id(R"((\d+)\.$)", 1,
                          "Submitting job(s)....\n4 job(s) submitted to cluster 1234.\n"),
             "1234");
@@ -138,12 +137,12 @@ TEST(BatchJobStatus, Slurm) {
             JobStatus::Phase::Failed);
   EXPECT_EQ(parse_job_status(sys, "12", "JobId=12 JobState=RUNNING Reason=None\n", 0).phase,
             JobStatus::Phase::Running);
-  EXPECT_EQ(parse_job_status(sys, "12", "slurm_load_jobs error: Invalid job id specified\n", 1)
-                .phase,
-            JobStatus::Phase::Finished);
-  EXPECT_EQ(parse_job_status(sys, "12", "slurm_load_jobs error: Unable to contact slurm\n", 1)
-                .phase,
-            JobStatus::Phase::Unknown);
+  EXPECT_EQ(
+      parse_job_status(sys, "12", "slurm_load_jobs error: Invalid job id specified\n", 1).phase,
+      JobStatus::Phase::Finished);
+  EXPECT_EQ(
+      parse_job_status(sys, "12", "slurm_load_jobs error: Unable to contact slurm\n", 1).phase,
+      JobStatus::Phase::Unknown);
 }
 
 TEST(BatchJobStatus, TabularSystems) {

@@ -2,8 +2,8 @@
 // defaults per system.
 #include <ipp/cluster/app.hpp>
 #include <ipp/cluster/options.hpp>
-#include <ipp/config/error.hpp>
 #include <ipp/config/config_file.hpp>
+#include <ipp/config/error.hpp>
 
 #include <gtest/gtest.h>
 
@@ -23,11 +23,10 @@ ClusterSettings hpc_settings(const std::string& json, std::vector<std::string> a
 }
 
 TEST(HpcSettings, LauncherNamesShortClassAndDeprecated) {
-  for (const char* name :
-       {"slurm", "Slurm", "SlurmEngineSetLauncher",
-        "ipyparallel.cluster.launcher.SlurmEngineSetLauncher"}) {
-    auto s = hpc_settings(std::string(R"({"Cluster": {"engine_launcher_class": ")") + name +
-                          "\"}}");
+  for (const char* name : {"slurm", "Slurm", "SlurmEngineSetLauncher",
+                           "ipyparallel.cluster.launcher.SlurmEngineSetLauncher"}) {
+    auto s =
+        hpc_settings(std::string(R"({"Cluster": {"engine_launcher_class": ")") + name + "\"}}");
     EXPECT_EQ(s.engine_launcher, "slurm") << name;
     EXPECT_EQ(s.batch_engines.submit_command, std::vector<std::string>{"sbatch"});
     EXPECT_EQ(s.batch_engines.batch_file_name, "slurm_engine.sbatch");
@@ -61,7 +60,8 @@ TEST(HpcSettings, SlurmOptionsMpiAndTemplateFile) {
   auto s = hpc_settings(R"({"Cluster": {"engine_launcher_class": "slurm",
         "controller_launcher_class": "mpi"},
       "SlurmLauncher": {"account": "acct", "timelimit": 30, "qos": "low"},
-      "SlurmEngineSetLauncher": {"batch_template_file": ")" + file + R"(",
+      "SlurmEngineSetLauncher": {"batch_template_file": ")" +
+                        file + R"(",
                                  "engines_per_job": 4},
       "MPILauncher": {"mpi_args": ["--oversubscribe"]},
       "MPIControllerLauncher": {"mpi_cmd": ["mpirun"]}})");
