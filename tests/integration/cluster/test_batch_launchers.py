@@ -235,3 +235,28 @@ def test_rejected_and_missing_submit_commands(env, fb):
     assert r.returncode == 1
     assert "PBS submit command 'no-such-qsub' could not be run" in r.stderr
     assert "c.PBSEngineSetLauncher.submit_command" in r.stderr
+
+
+def test_engines_that_never_register_name_their_job_and_output(env, fb):
+    # The job runs, but what it runs never registers: after the early-shutdown window ipcluster
+    # says which job, in which state, and where its output is.
+    env.write_config(extra="c.PBSEngineSetLauncher.engine_cmd = ['sleep', '300']\n"
+                           "c.IPClusterEngines.early_shutdown = 3\n")
+    run_env = dict(env.env, **{k: v for k, v in fb.env.items() if k.startswith("FAKE_") or k == "PATH"})
+    err_file = env.root / "ipcluster.err"
+    with open(err_file, "w") as err_out:
+        p = subprocess.Popen([ipcluster_bin(), "start", "--engines=pbs", "-n", "2"], env=run_env,
+                             stderr=err_out, text=True)
+    try:
+        warning = wait_for(lambda: next((l for l in err_file.read_text().splitlines()
+                                         if "still waiting" in l), None),
+                           timeout=60, what="the still-waiting warning")
+    finally:
+        p.send_signal(signal.SIGINT)
+        p.wait(timeout=60)
+    (job,) = [str(c["job_id"]) for c in fb.calls("qsub") if c.get("job_id") is not None]
+    assert "0/2 engines registered after 3 s; still waiting for the others" in warning
+    assert f"job {job} R" in warning, warning
+    assert re.search(r"output in \S+/log/ipengine-\d+-\d+\.log\)", warning), warning
+    # and stop deleted the job
+    assert [c["argv"] for c in fb.calls("qdel")] == [["qdel", job]]
