@@ -34,6 +34,13 @@ TEST(HpcSettings, LauncherNamesShortClassAndDeprecated) {
   auto mpi = hpc_settings(R"({"Cluster": {"engine_launcher_class": "MPIExecEngineSetLauncher"}})");
   EXPECT_EQ(mpi.engine_launcher, "mpi");
   EXPECT_EQ(mpi.mpi_engines.mpi_cmd, std::vector<std::string>{"mpiexec"});
+  // The 6.x-era names, with the 6.x class names.
+  auto legacy =
+      hpc_settings(R"({"IPClusterEngines": {"engine_launcher_class": "LSFEngineSetLauncher"},
+      "IPClusterStart": {"controller_launcher_class": "HTCondorControllerLauncher"}})");
+  EXPECT_EQ(legacy.engine_launcher, "lsf");
+  EXPECT_EQ(legacy.controller_launcher, "htcondor");
+  EXPECT_EQ(legacy.batch_controller.job_id_regexp_group, 1);
   auto cli = hpc_settings("{}", {"start", "--engines=pbs", "--controller=sge"});
   EXPECT_EQ(cli.engine_launcher, "pbs");
   EXPECT_EQ(cli.controller_launcher, "sge");
