@@ -151,6 +151,15 @@ int run_controller(const ControllerOptions& opt) {
                              "heartbeat ping");
   auto hb_pong = binder.bind(zmq::socket_type::router, port(old_engine ? old_engine->hb_pong : 0),
                              "heartbeat pong");
+  // The hub learns from hb_pong's monitor when an engine's heartbeat connection closes: the
+  // engine process exited (its kernel closed the connection), so it is gone at once.
+  constexpr const char* kHeartConnections = "inproc://ipp-heart-connections";
+  if (zmq_socket_monitor(hb_pong.handle(), kHeartConnections, ZMQ_EVENT_DISCONNECTED) != 0) {
+    throw ConfigError(std::string("cannot watch the heartbeat connections: ") +
+                      zmq_strerror(zmq_errno()));
+  }
+  zmq::socket_t hb_events(ctx, zmq::socket_type::pair);
+  hb_events.connect(kHeartConnections);
   std::vector<zmq::socket_t> bcast_leaves;
   for (int i = 0; i < leaves; ++i) {
     int reused = (old_engine && static_cast<int>(old_engine->broadcast.size()) > i)
@@ -288,7 +297,7 @@ int run_controller(const ControllerOptions& opt) {
   hub_options.engine_state_file = opt.profile.engine_state_file(opt.cluster_id);
   hub_options.restore = opt.restore_engines;
   hub::Hub hub(hub::HubSockets{std::move(registration), std::move(notification),
-                               std::move(monitor_pull), std::move(hb_ping), std::move(hb_pong),
+                               std::move(monitor_pull), std::move(hb_ping), std::move(hb_pong), std::move(hb_events),
                                std::move(resubmit), std::move(sched_events_push)},
                hub_options, std::move(store));
 

@@ -71,6 +71,8 @@ bool HeartMonitor::pong(std::string_view uuid, std::string_view payload, TimePoi
 
 void HeartMonitor::forget(std::string_view uuid) { hearts_.erase(std::string(uuid)); }
 
+void HeartMonitor::expect(std::string_view uuid) { hearts_.try_emplace(std::string(uuid)); }
+
 bool HeartMonitor::is_known(std::string_view uuid) const {
   return hearts_.count(std::string(uuid)) != 0;
 }

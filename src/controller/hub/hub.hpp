@@ -1,10 +1,15 @@
 #pragma once
-// Hub: registration, client queries, notifications, the heart monitor and task records.
+// Hub: the sockets of registration, client queries, notifications, the heartbeat and the
+// monitor pipe. What it decides lives in sans-I/O parts: EngineRegistry (registration,
+// heartbeat, connections, restore), TaskLedger (tasks in flight), the engine-state file; the
+// query handlers are in hub_queries.cpp and the task-record intake in hub_records.cpp.
 // It is not in the data path: relays and schedulers send it copies of traffic on the monitor
 // PULL, from which it keeps the task records (protocol.md 3.11, 8).
 //
 // Owning thread: the controller's main reactor. Lifetime: the controller's run.
 #include "dask_scheduler.hpp"
+#include "engine_registry.hpp"
+#include "task_ledger.hpp"
 
 #include <ipp/controller/db/task_db.hpp>
 #include <ipp/controller/heartbeat/heart_monitor.hpp>
@@ -37,6 +42,7 @@ struct HubSockets {
   zmq::socket_t monitor;       // PULL: copies from relays and schedulers
   zmq::socket_t hb_ping;       // PUB
   zmq::socket_t hb_pong;       // ROUTER
+  zmq::socket_t hb_events;     // PAIR: hb_pong's socket-monitor events (connections accepted/closed)
   zmq::socket_t resubmit;      // DEALER connected to the client-side task port
   zmq::socket_t sched_events;  // PUSH to the task thread: [register|unregister, uuid]
 };
@@ -65,39 +71,28 @@ class Hub {
   // Called when a client asked the hub to shut down (after the reply and notification).
   std::function<void()> on_shutdown;
 
-  std::size_t engine_count() const { return engines_.size(); }
+  std::size_t engine_count() const { return registry_.engines().size(); }
 
  private:
-  struct Engine {
-    int id;
-    std::string uuid;
-    std::set<std::string> queue;  // pending mux msg_ids
-    std::set<std::string> tasks;  // assigned load-balanced msg_ids not finished
-    std::size_t completed = 0;
-    std::deque<std::string> recent;
-    std::chrono::steady_clock::time_point registered_at{};
-  };
-  struct PendingRegistration {
-    int id;
-    net::Reactor::TimerId stall_timer = 0;
-  };
-
   // sockets
   void on_query();
   void on_monitor();
   void on_monitor_paced();
   void on_pong();
+  void on_connection_events();
   void on_subscription();
   void beat();
 
   // registration
   void register_engine(const std::vector<std::string>& route, const wire::Message& msg);
   void unregister_engine(const std::vector<std::string>& route, const wire::Message& msg);
-  void finish_registration(const std::string& uuid);
-  void drop_engine(int id, const std::string& why);
+  // Carries out what the registry decided: logs, scheduler events, notifications, stranded
+  // tasks, the state file.
+  void apply(const EngineRegistry::Events& events);
+  void engine_gone(int id, const std::string& uuid, Departure why);
+  void sched_event(const char* what, const std::string& uuid);
   void save_engine_state();
   void load_engine_state();
-  int new_engine_id(const wire::Json& requested);
   void notify(std::string_view msg_type, wire::Json content, wire::Json parent = wire::Json::object());
   void reping_soon();
   std::chrono::milliseconds reping_interval() const;
@@ -118,6 +113,7 @@ class Hub {
   void shutdown_request(const std::vector<std::string>& route, const wire::Message& msg);
   void become_dask_request(const std::vector<std::string>& route, const wire::Message& msg);
   void stop_distributed_request(const std::vector<std::string>& route, const wire::Message& msg);
+  std::optional<int> engine_id(const std::string& uuid) const { return registry_.id_of(uuid); }
   // Maps a targets argument to engine ids; error text as Python's IndexError on failure.
   std::optional<std::vector<int>> validate_targets(const wire::Json& targets, std::string& error);
 
@@ -147,12 +143,10 @@ class Hub {
                     const std::string* task_engine = nullptr);
   void record_request(RequestParts&& r, const char* queue, const std::string* engine,
                       const std::string* task_engine);
-  bool assign_task(const std::string& msg_id, const std::string& engine);
   void save_result(wire::Message&& msg, const std::string& engine_hint);
   void record_result(ResultParts&& r);
   void save_destination(const std::string& msg_id, const std::string& engine);
   void save_iopub(const wire::Message& msg);
-  void complete(const std::string& msg_id, const std::string& engine_uuid);
   void fail_stranded(int id, const std::string& uuid, std::vector<std::string> msg_ids);
   void db_error(const db::DbError& e, const char* what, const std::string& msg_id);
 
@@ -162,21 +156,11 @@ class Hub {
   wire::Session session_;
   net::Reactor* reactor_ = nullptr;
   bool monitor_paused_ = false;
-  heartbeat::HeartMonitor hearts_;
+  EngineRegistry registry_;
+  TaskLedger ledger_;
   std::shared_ptr<spdlog::logger> log_;
   log::RateLimit bad_query_limit_, bad_monitor_limit_, bad_pong_limit_, db_limit_;
 
-  std::map<int, Engine> engines_;
-  std::unordered_map<std::string, int> by_uuid_;
-  std::unordered_map<std::string, PendingRegistration> pending_regs_;
-  std::unordered_set<std::string> dead_hearts_;  // hearts of unregistered engines
-  int next_id_ = 0;
-
-  std::unordered_set<std::string> pending_;      // requests without a result yet
-  std::unordered_set<std::string> unassigned_;   // tasks not yet given to an engine
-  std::unordered_map<std::string, int> owner_;   // pending msg_id -> engine id
-  std::unordered_set<std::string> completed_ids_;
-  std::deque<std::string> completed_order_;
   bool shutting_down_ = false;
   bool reping_active_ = false;
   TimePoint reping_deadline_{};

@@ -440,7 +440,7 @@ Actions TaskScheduler::engine_registered(const std::string& uuid, TimePoint /*no
   return out;
 }
 
-Actions TaskScheduler::engine_unregistered(const std::string& uuid, TimePoint now) {
+Actions TaskScheduler::engine_unregistered(const std::string& uuid, TimePoint now, bool lost) {
   Actions out;
   auto it = live_.find(uuid);
   if (it == live_.end()) return out;
@@ -450,7 +450,13 @@ Actions TaskScheduler::engine_unregistered(const std::string& uuid, TimePoint no
   if (has_room(e)) --available_;
   e.alive = false;
   std::erase(lru_, slot);
-  if (!e.pending.empty()) stranded_.push_back(Stranded{now + options_.stranded_grace, slot});
+  if (!e.pending.empty()) {
+    if (lost) {
+      fail_stranded(slot, out, now);
+    } else {
+      stranded_.push_back(Stranded{now + options_.stranded_grace, slot});
+    }
+  }
   // Queued tasks that could only run on engines that are now gone.
   if (auto t = runnable_targeted_.find(uuid); t != runnable_targeted_.end()) {
     std::vector<Job*> doomed;
@@ -467,23 +473,27 @@ Actions TaskScheduler::engine_unregistered(const std::string& uuid, TimePoint no
   return out;
 }
 
+void TaskScheduler::fail_stranded(std::uint32_t slot, Actions& out, TimePoint now) {
+  // Sorted so the fabricated failures come out in a reproducible order.
+  std::vector<std::pair<std::uint64_t, Job*>> lost;
+  for (const auto& mid : engines_[slot].pending) {
+    auto t = tasks_.find(mid);
+    if (t != tasks_.end() && t->second.job) lost.emplace_back(t->second.job->seq, t->second.job.get());
+  }
+  std::sort(lost.begin(), lost.end());
+  for (auto& [seq, job] : lost) {
+    (void)seq;
+    handle_reply(*job, slot, false, true, true, out, now);
+  }
+  drain(out);
+}
+
 Actions TaskScheduler::tick(TimePoint now) {
   Actions out;
   while (!stranded_.empty() && stranded_.front().deadline <= now) {
     const std::uint32_t slot = stranded_.front().slot;
     stranded_.pop_front();
-    // Sorted so the fabricated failures come out in a reproducible order.
-    std::vector<std::pair<std::uint64_t, Job*>> lost;
-    for (const auto& mid : engines_[slot].pending) {
-      auto t = tasks_.find(mid);
-      if (t != tasks_.end() && t->second.job) lost.emplace_back(t->second.job->seq, t->second.job.get());
-    }
-    std::sort(lost.begin(), lost.end());
-    for (auto& [seq, job] : lost) {
-      (void)seq;
-      handle_reply(*job, slot, false, true, true, out, now);
-    }
-    drain(out);
+    fail_stranded(slot, out, now);
   }
   while (!timers_.empty() && timers_.top().deadline <= now) {
     Timer timer = timers_.top();

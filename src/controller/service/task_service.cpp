@@ -77,6 +77,11 @@ void TaskService::from_hub() {
       apply(scheduler_->engine_registered(uuid, now), nullptr);
     } else if (what == "unregister") {
       apply(scheduler_->engine_unregistered(uuid, now), nullptr);
+    } else if (what == "lost") {
+      // Take in the replies already waiting first: one the engine sent before it died counts.
+      from_engine();
+      now = std::chrono::steady_clock::now();
+      apply(scheduler_->engine_unregistered(uuid, now, /*lost=*/true), nullptr);
     }
   }
   rearm();

@@ -450,3 +450,43 @@ TEST(TaskScheduler, FinishedIdsStayBounded) {
   ASSERT_EQ(fails.size(), 1u);
   EXPECT_EQ(fails[0].ename, "InvalidDependency");
 }
+
+TEST(TaskScheduler, LostEngineTasksAreRetriedOrFailedAtOnce) {
+  auto s = make(1);
+  s.engine_registered("e1", t0);
+  s.engine_registered("e2", t0);
+  auto d1 = dispatches(s.submit(spec("retry", {{"retries", 1}}), t0));
+  auto d2 = dispatches(s.submit(spec("fail"), t0));
+  ASSERT_EQ(d1.size(), 1u);
+  ASSERT_EQ(d2.size(), 1u);
+  const std::string dead = d1[0].second;
+  const std::string alive = dead == "e1" ? "e2" : "e1";
+  ASSERT_EQ(d2[0].second, alive);
+  // The engine holding "retry" dies: at once, no grace, no tick needed.
+  auto a = s.engine_unregistered(dead, t0, /*lost=*/true);
+  EXPECT_TRUE(only<EngineFailure>(a).empty());
+  EXPECT_TRUE(s.is_queued("retry"));  // waits for room on the survivor
+  EXPECT_FALSE(s.next_deadline().has_value());
+  // A late reply from the dead engine is ignored; the survivor runs the retry.
+  EXPECT_TRUE(s.reply("retry", dead, true, true, t0).empty());
+  a = s.reply("fail", alive, true, true, t0);
+  EXPECT_EQ(dispatches(a), (std::vector<P>{{"retry", alive}}));
+  // Without retries the task fails as EngineError at once when its engine is lost.
+  auto d3 = dispatches(s.submit(spec("noretry"), t0));
+  a = s.engine_unregistered(alive, t0, /*lost=*/true);
+  auto ef = only<EngineFailure>(a);
+  ASSERT_EQ(ef.size(), 1u);
+  EXPECT_EQ(ef[0].msg_id, "retry");  // its retry budget is spent
+  EXPECT_TRUE(s.is_queued("noretry"));  // never dispatched: still waits for an engine
+}
+
+TEST(TaskScheduler, UnregisteredEngineTasksWaitForTheGrace) {
+  auto s = make(1);
+  s.engine_registered("e1", t0);
+  auto d = dispatches(s.submit(spec("t"), t0));
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_TRUE(only<EngineFailure>(s.engine_unregistered("e1", t0)).empty());
+  ASSERT_TRUE(s.next_deadline().has_value());
+  EXPECT_EQ(*s.next_deadline(), t0 + 5s);
+  EXPECT_EQ(only<EngineFailure>(s.tick(t0 + 5s)).size(), 1u);
+}

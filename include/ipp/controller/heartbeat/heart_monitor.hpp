@@ -44,6 +44,9 @@ class HeartMonitor {
   bool pong(std::string_view uuid, std::string_view payload, TimePoint now);
   // Forget a heart (e.g. the hub unregistered its engine); a later pong makes it new again.
   void forget(std::string_view uuid);
+  // Count misses for a heart that has not answered yet (an engine restored from the state
+  // file): it fails after max_misses silent periods like any other.
+  void expect(std::string_view uuid);
 
   Duration period() const { return options_.period; }
   TimePoint next_beat() const { return next_beat_; }

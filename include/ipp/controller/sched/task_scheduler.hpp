@@ -106,10 +106,12 @@ class TaskScheduler {
   Actions submit(TaskSpec spec, TimePoint now);
   // Engine joined (registration_notification / connection_reply): head of the LRU line, load 0.
   Actions engine_registered(const std::string& uuid, TimePoint now);
-  // Engine left: it gets no more work; its running tasks fail as EngineError after the grace
-  // unless their replies arrive first. Queued tasks whose targets are now all gone fail at once
-  // with ImpossibleDependency.
-  Actions engine_unregistered(const std::string& uuid, TimePoint now);
+  // Engine left: it gets no more work; its running tasks fail as EngineError (or are retried
+  // elsewhere, per their retries) after the grace unless their replies arrive first. An engine
+  // whose process is known to be gone (`lost`: its connection closed, or its heart failed)
+  // answers nothing more: its tasks are retried or failed at once. Queued tasks whose targets
+  // are now all gone fail at once with ImpossibleDependency.
+  Actions engine_unregistered(const std::string& uuid, TimePoint now, bool lost = false);
   // An engine reply: status_ok = metadata.status == "ok"; dependencies_met =
   // metadata.dependencies_met (default true). Replies for unknown msg_ids, or from an engine
   // that is not running that task, are ignored (empty Actions), as Python logs and drops them.
@@ -190,6 +192,8 @@ class TaskScheduler {
   void propagate(const std::string& id, Actions& out);
   void scan_engine(std::uint32_t slot, Actions& out);
   void drain(Actions& out);
+  // The running tasks of a departed engine: retried or failed as EngineError.
+  void fail_stranded(std::uint32_t slot, Actions& out, TimePoint now);
   void remember_finished(const std::string& msg_id);
 
   Options options_;
