@@ -257,8 +257,19 @@ void Hub::record_result(ResultParts&& r) {
   u.fields["received"] = iso8601_now();
   if (!r.engine.empty()) u.fields["engine_uuid"] = r.engine;
   u.result_buffers = std::move(r.buffers);
-  auto st = db_->update_record(msg_id, std::move(u));
-  if (!st) db_error(st.error(), "update", msg_id);
+  if (!ledger_.is_pending(msg_id) && !db_->contains(msg_id)) {
+    // A result for a request this controller never saw: submitted before a restart and not yet
+    // in the store when the old controller died. Kept, so get_result and db_query find it.
+    db::TaskRecord rec;
+    rec.fields = Json{{"msg_id", msg_id}, {"stdout", ""}, {"stderr", ""}};
+    for (auto& [k, v] : u.fields.items()) rec.fields[k] = std::move(v);
+    rec.result_buffers = std::move(*u.result_buffers);
+    auto added = db_->add_record(msg_id, std::move(rec));
+    if (!added) db_error(added.error(), "add", msg_id);
+  } else {
+    auto st = db_->update_record(msg_id, std::move(u));
+    if (!st) db_error(st.error(), "update", msg_id);
+  }
   ledger_.complete(msg_id, engine_id(r.engine));
 }
 

@@ -182,6 +182,14 @@ void TaskService::from_engine() {
     fields.started = reply_md_scan_.value_or_null("started");
     // Client gets [client, engine, <IDS|MSG>, ...].
     std::swap(raw->frames[0], raw->frames[1]);
+    if (!scheduler_->knows(msg_id)) {
+      // Scheduled by this controller's predecessor (a restart with --restore): nothing to
+      // schedule, but the result is the client's and belongs in the task record.
+      log_->debug("reply for task {} scheduled before a restart: passed on", msg_id);
+      monitor_authenticated(kAuthenticatedTaskOut, raw->frames, std::move(fields));
+      net::send_frames(client_, std::move(raw->frames));
+      continue;
+    }
     apply(scheduler_->reply(msg_id, engine, ok, deps_met, now), &raw->frames, std::move(fields));
   }
   rearm();

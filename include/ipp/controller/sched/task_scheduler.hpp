@@ -131,6 +131,9 @@ class TaskScheduler {
   std::vector<std::string> engines_lru() const;     // live engines, least recently used first
   int load(const std::string& uuid) const;          // -1 for an unknown engine
   bool is_queued(const std::string& msg_id) const;
+  // The scheduler has this task (queued, running, or finished within finished_limit). A reply
+  // for a task it never had was scheduled by a controller before a restart.
+  bool knows(const std::string& msg_id) const { return tasks_.count(msg_id) != 0; }
   std::optional<std::string> running_on(const std::string& msg_id) const;
 
  private:
