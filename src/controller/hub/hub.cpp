@@ -31,6 +31,10 @@ std::chrono::seconds registration_timeout(int ping_ms) {
   return std::chrono::seconds(std::max(30, ping_ms / 100));
 }
 
+// How long after a restart with --restore the departures of restored engines are replayed to
+// new notification subscribers (clients reconnect every 100 ms, libzmq's default).
+constexpr auto kRestoreReplayWindow = std::chrono::seconds(5);
+
 EngineRegistry::Options registry_options(const HubOptions& o) {
   EngineRegistry::Options r;
   r.period = std::chrono::milliseconds(o.ping_ms);
@@ -258,6 +262,9 @@ void Hub::engine_gone(int id, const std::string& uuid, Departure why) {
   const bool lost = why == Departure::ConnectionLost || why == Departure::HeartFailure;
   sched_event(lost ? "lost" : "unregister", uuid);
   notify(msg::kUnregistrationNotification, Json{{"id", id}, {"uuid", uuid}});
+  if (restored_.erase(uuid) != 0 && std::chrono::steady_clock::now() < restore_window_end_) {
+    restored_departures_.emplace_back(id, uuid);
+  }
   std::vector<std::string> stranded = ledger_.engine_removed(id);
   if (stranded.empty()) return;
   // Direct tasks still pending on it will never be answered; clients have failed them on the
@@ -321,7 +328,9 @@ void Hub::load_engine_state() {
     log_->error("bad entry '{}' in engine state file {}", key, path.string());
   }
   registry_.restore(parsed->state, std::chrono::steady_clock::now());
+  restore_window_end_ = std::chrono::steady_clock::now() + kRestoreReplayWindow;
   for (const auto& [id, e] : registry_.engines()) {
+    restored_.insert(e.uuid);
     ledger_.engine_added(id);
     log_->info("restoring engine {}: {}", id, e.uuid);
   }
@@ -337,8 +346,9 @@ void Hub::on_subscription() {
   // published between the hub's connection_reply and the moment that subscription reaches us is
   // lost to the client, which then waits forever for an engine it will never hear of. So every
   // new subscription gets the recent registrations again. Clients treat a repeated
-  // registration_notification as a no-op. Unregistrations are not repeated: a stale one would
-  // fail a client's wait_for_engines.
+  // registration_notification as a no-op. Unregistrations are not repeated (a stale one would
+  // fail a 9.1 client's wait_for_engines), except those of restored engines just after a
+  // restart (restored_departures_).
   constexpr auto kReplayWindow = std::chrono::seconds(30);
   Frames frames;
   bool subscribed = false;
@@ -357,6 +367,15 @@ void Hub::on_subscription() {
     ++replayed;
   }
   if (replayed > 0) log_->debug("new notification subscriber: replayed {} registrations", replayed);
+  if (!restored_departures_.empty()) {
+    if (std::chrono::steady_clock::now() >= restore_window_end_) {
+      restored_departures_.clear();
+      return;
+    }
+    for (const auto& [id, uuid] : restored_departures_) {
+      notify(msg::kUnregistrationNotification, Json{{"id", id}, {"uuid", uuid}});
+    }
+  }
 }
 
 void Hub::notify(std::string_view msg_type, Json content, Json parent) {

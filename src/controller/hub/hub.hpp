@@ -133,6 +133,9 @@ class Hub {
     std::string msg_id;  // the request's
     std::string engine;  // metadata's "engine", else the routing identity
     wire::Json started, completed;
+    // The request's header (the reply's parent), kept only for a request the ledger does not
+    // know (scheduled before a restart), whose record it then starts.
+    std::optional<wire::Json> request_header;
   };
   // A task copy from the task thread, recorded without parsing what the task thread did not
   // (`request`: an intask copy; otherwise an outtask copy). False when the copy lacks the parts
@@ -161,6 +164,13 @@ class Hub {
   std::shared_ptr<spdlog::logger> log_;
   log::RateLimit bad_query_limit_, bad_monitor_limit_, bad_pong_limit_, db_limit_;
 
+  // After a restart with --restore, clients reconnect their notification subscriptions within
+  // moments; restored engines that leave in that window (a nanny's unregistration queued while
+  // the controller was down, a dead engine's closed connection) are announced again to each new
+  // subscriber, or the clients that knew them would wait on them forever.
+  std::unordered_set<std::string> restored_;
+  TimePoint restore_window_end_{};
+  std::vector<std::pair<int, std::string>> restored_departures_;
   bool shutting_down_ = false;
   bool reping_active_ = false;
   TimePoint reping_deadline_{};

@@ -153,6 +153,7 @@ bool Hub::record_task_copy(bool request, service::AuthenticatedCopy& copy) {
     r.engine = std::move(x.engine);
     r.started = std::move(x.started);
     r.completed = std::move(x.date);
+    if (!ledger_.is_pending(r.msg_id)) r.request_header = db::raw_json(wire::view(f[e.parent()]));
     record_result(std::move(r));
   }
   return true;
@@ -237,6 +238,7 @@ void Hub::save_result(Message&& m, const std::string& engine_hint) {
   r.engine = m.metadata.value("engine", engine_hint);
   r.started = m.metadata.value("started", Json());
   r.completed = m.header.value("date", Json());
+  if (!ledger_.is_pending(r.msg_id)) r.request_header = std::move(m.parent_header);
   take_parts(m, r);
   record_result(std::move(r));
 }
@@ -262,6 +264,17 @@ void Hub::record_result(ResultParts&& r) {
     // in the store when the old controller died. Kept, so get_result and db_query find it.
     db::TaskRecord rec;
     rec.fields = Json{{"msg_id", msg_id}, {"stdout", ""}, {"stderr", ""}};
+    if (r.request_header) {
+      Json header = db::is_raw_json(*r.request_header)
+                        ? Json::parse(db::raw_json_text(*r.request_header), nullptr, false)
+                        : *r.request_header;
+      if (!header.is_object()) header = Json::object();
+      rec.fields["header"] = header;
+      rec.fields["submitted"] = header.value("date", Json());
+      rec.fields["client_uuid"] = header.value("session", Json());
+    }
+    rec.fields["metadata"] = Json::object();
+    rec.fields["content"] = Json::object();
     for (auto& [k, v] : u.fields.items()) rec.fields[k] = std::move(v);
     rec.result_buffers = std::move(*u.result_buffers);
     auto added = db_->add_record(msg_id, std::move(rec));
