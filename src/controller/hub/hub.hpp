@@ -152,6 +152,8 @@ class Hub {
   void save_iopub(const wire::Message& msg);
   void fail_stranded(int id, const std::string& uuid, std::vector<std::string> msg_ids);
   void db_error(const db::DbError& e, const char* what, const std::string& msg_id);
+  // A record culled for size (DictDB): what arrives for it later is dropped, logged at DEBUG.
+  bool culled(const std::string& msg_id, const char* what);
 
   HubSockets s_;
   HubOptions options_;

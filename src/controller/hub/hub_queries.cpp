@@ -164,6 +164,10 @@ void Hub::result_request(const std::vector<std::string>& route, const Message& m
         continue;
       }
     }
+    if (db_->culled(id)) {  // Python's KeyError: "Record '<id>' has been culled for size"
+      send_reply(route, msg::kResultReply, wrap_error(db_->get_record(id).error()), m.header);
+      return;
+    }
     send_reply(route, msg::kResultReply, wire::wrap_key_error("No such message: " + id),
                m.header);
     return;

@@ -47,6 +47,12 @@ void Hub::db_error(const db::DbError& e, const char* what, const std::string& ms
   }
 }
 
+bool Hub::culled(const std::string& msg_id, const char* what) {
+  if (!db_->culled(msg_id)) return false;
+  log_->debug("{} for {} dropped: its record was culled for size", what, msg_id);
+  return true;
+}
+
 void Hub::on_monitor_paced() {
   on_monitor();
   if (options_.monitor_pace.count() <= 0 || monitor_paused_) return;
@@ -225,7 +231,7 @@ void Hub::record_request(RequestParts&& r, const char* queue, const std::string*
 void Hub::save_destination(const std::string& msg_id, const std::string& engine) {
   auto eid = engine_id(engine);
   ledger_.assign(msg_id, eid);
-  if (!eid) return;
+  if (!eid || culled(msg_id, "destination")) return;
   db::RecordUpdate u;
   u.fields = Json{{"engine_uuid", engine}};
   auto r = db_->update_record(msg_id, std::move(u));
@@ -247,6 +253,10 @@ void Hub::record_result(ResultParts&& r) {
   const std::string& msg_id = r.msg_id;
   if (msg_id.empty()) {
     log_->error("result without a parent msg_id; ignored");
+    return;
+  }
+  if (culled(msg_id, "result")) {
+    ledger_.complete(msg_id, engine_id(r.engine));
     return;
   }
   db::RecordUpdate u;
@@ -296,7 +306,7 @@ void Hub::save_iopub(const Message& m) {
   }
   if (type == msg::kStatus) return;
   std::string msg_id = m.parent_header.value("msg_id", std::string());
-  if (msg_id.empty()) return;
+  if (msg_id.empty() || culled(msg_id, "output")) return;
   Json fields = Json::object();
   if (type == msg::kStream) {
     std::string name = m.content.value("name", std::string());

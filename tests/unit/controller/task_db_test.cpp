@@ -339,7 +339,10 @@ TEST(MemoryTaskDb, CullByCount) {
   EXPECT_EQ(culled.error().ename, "KeyError");
   EXPECT_EQ(culled.error().evalue, "\"Record 'msg-0' has been culled for size\"");
   EXPECT_FALSE(db.update_record(id(1), upd({{"stdout", "x"}})));
+  EXPECT_TRUE(db.culled(id(1)));
   EXPECT_TRUE(db.get_record(id(4)));
+  EXPECT_FALSE(db.culled(id(4)));
+  EXPECT_FALSE(db.culled("never-seen"));
   for (int i = 21; i < 24; ++i) ASSERT_TRUE(db.add_record(id(i), record(id(i), i)));
   EXPECT_EQ(db.get_history()->size(), 20u);
   ASSERT_TRUE(db.add_record(id(24), record(id(24), 24)));

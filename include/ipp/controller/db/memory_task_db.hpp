@@ -43,7 +43,7 @@ class MemoryTaskDb final : public TaskDb {
 
   std::size_t record_count() const { return records_.size(); }
   std::size_t buffer_bytes() const { return buffer_bytes_; }
-  bool was_culled(const std::string& msg_id) const { return culled_.count(msg_id) != 0; }
+  bool culled(const std::string& msg_id) const override { return culled_.count(msg_id) != 0; }
   const Options& options() const { return options_; }
 
  private:

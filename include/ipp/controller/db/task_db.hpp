@@ -85,6 +85,9 @@ class TaskDb {
   virtual DbResult<TaskRecord> get_record(const std::string& msg_id) = 0;
   // Whether get_record would find the record, without copying it out.
   virtual bool contains(const std::string& msg_id) { return get_record(msg_id).ok(); }
+  // Whether the record was dropped to bound the store's size (DictDB's culling): updates and
+  // output for it have nowhere to go and are dropped by the hub without complaint.
+  virtual bool culled(const std::string& /*msg_id*/) const { return false; }
   virtual DbStatus drop_record(const std::string& msg_id) = 0;
   // MongoDB-style query (protocol.md 8.2); see query.hpp.
   virtual DbStatus drop_matching_records(const Json& query) = 0;
