@@ -10,6 +10,7 @@
 #include <ipp/cluster/cluster_file.hpp>
 #include <ipp/cluster/controller_readiness.hpp>
 #include <ipp/cluster/daemonize.hpp>
+#include <ipp/cluster/engine_restarts.hpp>
 #include <ipp/cluster/launcher.hpp>
 #include <ipp/cluster/registration_probe.hpp>
 #include <ipp/cluster/startup_monitor.hpp>
@@ -41,6 +42,8 @@ class ClusterRunner {
   struct LaunchedSet {
     std::string id;  // the cluster file's set id
     std::unique_ptr<EngineSetLauncher> launcher;
+    EngineRestartPolicy restarts;
+    std::vector<TimePoint> restarts_due;  // replacements waiting for their back-off
   };
 
   bool start_controller();
@@ -51,7 +54,9 @@ class ClusterRunner {
   void poll_controller(TimePoint now);
   void start_engines();
   void poll_engines(TimePoint now);
-  void on_engines_stopped(const LauncherEvent& e);
+  void on_engines_stopped(LaunchedSet& set, const LauncherEvent& e);
+  void plan_restart(LaunchedSet& set, const LauncherEvent& e);
+  void start_due_restarts(LaunchedSet& set, TimePoint now);
   std::string launcher_status() const;
   void handle(const std::vector<MonitorAction>& actions);
   std::string engines_output();

@@ -44,7 +44,11 @@ void ClusterRunner::start_engines() {
     rec.set = l->state();
     rec.engines = l->engine_states();
     record_.sets.push_back(std::move(rec));
-    sets_.push_back(LaunchedSet{ids[i], std::move(l)});
+    sets_.push_back(LaunchedSet{ids[i], std::move(l),
+                                EngineRestartPolicy({s_.engine_restart_limit,
+                                                     s_.engine_restart_delay, 60.0,
+                                                     s_.engine_restart_reset}),
+                                {}});
   }
   write_record();
   if (total == 0) {
@@ -71,6 +75,7 @@ void ClusterRunner::poll_engines(TimePoint now) {
   bool changed = false;
   bool queued = false;
   for (auto& set : sets_) {
+    start_due_restarts(set, now);
     for (const auto& e : set.launcher->poll(now)) {
       switch (e.kind) {
         case LauncherEvent::Kind::Info:
@@ -82,7 +87,7 @@ void ClusterRunner::poll_engines(TimePoint now) {
           break;
         case LauncherEvent::Kind::Stopped:
           changed = true;
-          on_engines_stopped(e);
+          on_engines_stopped(set, e);
           if (stopping_) return;
           break;
       }
@@ -101,11 +106,11 @@ void ClusterRunner::poll_engines(TimePoint now) {
   }
 }
 
-void ClusterRunner::on_engines_stopped(const LauncherEvent& e) {
+void ClusterRunner::on_engines_stopped(LaunchedSet& set, const LauncherEvent& e) {
   const bool starting = monitor_ && !monitor_->succeeded();
   update_engine_states();
   int still = 0;
-  for (const auto& set : sets_) still += set.launcher->running();
+  for (const auto& other : sets_) still += other.launcher->running();
   // Batch engines that ended before any engine registered: say why and stop, whenever it
   // happens (a job may sit in the queue far longer than the early-shutdown window).
   if (still == 0 && starting && !any_registered_ && is_batch_class(s_.engine_launcher)) {
@@ -128,6 +133,42 @@ void ClusterRunner::on_engines_stopped(const LauncherEvent& e) {
   if (!monitor_) return;
   for (int k = 0; k < std::max(1, e.count) && !stopping_; ++k) {
     handle(monitor_->on_engine_exit(std::chrono::steady_clock::now()));
+  }
+  if (!stopping_) plan_restart(set, e);
+}
+
+// c.Cluster.engine_restart_limit: a replacement for each engine that died, after its back-off.
+void ClusterRunner::plan_restart(LaunchedSet& set, const LauncherEvent& e) {
+  if (!set.restarts.enabled() || e.count != 1) return;
+  const auto d = set.restarts.on_exit(e.uptime_s);
+  if (!d.restart) {
+    log_->warn("Engine restart limit ({}) reached for engine set {}: {} engines died soon after "
+               "their start in a row; not restarting",
+               set.restarts.limit(), set.id, d.attempt);
+    return;
+  }
+  log_->info("Restarting an engine of set {} in {:.1f} s (restart {} of at most {} in a row)",
+             set.id, std::chrono::duration<double>(d.after).count(), d.attempt,
+             set.restarts.limit());
+  set.restarts_due.push_back(std::chrono::steady_clock::now() + d.after);
+}
+
+void ClusterRunner::start_due_restarts(LaunchedSet& set, TimePoint now) {
+  auto& due = set.restarts_due;
+  for (auto it = due.begin(); it != due.end();) {
+    if (*it > now) {
+      ++it;
+      continue;
+    }
+    it = due.erase(it);
+    if (!set.launcher->start_more(1)) {
+      log_->warn("Engine set {} ({}) cannot start replacement engines; not restarting",
+                 set.id, set.launcher->class_name());
+      due.clear();
+      return;
+    }
+    if (monitor_) monitor_->on_engine_restarted();
+    log_->info("Started a replacement engine in set {}", set.id);
   }
 }
 

@@ -87,6 +87,10 @@ struct ClusterSettings {
   std::vector<std::string> cluster_controller_args;  // Cluster.controller_args + `-- args`
   double delay = 1.0;
   double early_shutdown = 30.0;
+  // Engine restarts (c.Cluster.engine_restart_*; see engine_restarts.hpp). 0 = off.
+  int engine_restart_limit = 0;
+  double engine_restart_delay = 1.0;
+  double engine_restart_reset = 60.0;
   bool daemonize = false;
   double connection_info_timeout = 60.0;
   std::vector<std::string> controller_cmd;

@@ -39,6 +39,7 @@ struct LauncherEvent {
   int count = 0;
   std::string message;
   bool failed = false;  // Stopped: by a failure (non-zero exit, cancelled or failed job)
+  double uptime_s = -1;  // Stopped, one engine: how long it ran (negative: unknown)
 };
 
 // What every launcher is given: where the profile is and how the cluster is named.
@@ -78,6 +79,9 @@ class EngineSetLauncher : public Launcher {
   virtual void start(int n) = 0;
   // Engines believed to be running (or queued to run).
   virtual int running() const = 0;
+  // Starts `n` more engines like the first ones (replacements for dead ones); false when this
+  // launcher cannot add engines to a running set.
+  virtual bool start_more(int /*n*/) { return false; }
   // Per-engine entries for the cluster file (local engine sets); empty for single launchers.
   virtual std::vector<std::pair<std::string, LauncherState>> engine_states() const { return {}; }
 };

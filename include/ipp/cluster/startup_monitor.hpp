@@ -38,6 +38,11 @@ class StartupMonitor {
   std::vector<MonitorAction> on_registered(int count, TimePoint now);
   // One launched engine process has exited (or was found dead).
   std::vector<MonitorAction> on_engine_exit(TimePoint now);
+  // A replacement for an engine that exited was started.
+  void on_engine_restarted() {
+    ++alive_;
+    all_dead_reported_ = false;
+  }
   std::vector<MonitorAction> on_tick(TimePoint now);
 
   // Whether the controller should be asked for its engine count now (1 s while starting,

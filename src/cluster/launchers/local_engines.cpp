@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <fstream>
+#include <map>
 #include <sstream>
 
 namespace ipp::cluster {
@@ -62,8 +63,12 @@ class LocalEngineSet final : public EngineSetLauncher {
     for (auto& [key, child] : engines_) {
       auto code = child.check_exit();
       if (!code) continue;
-      out.push_back({LauncherEvent::Kind::Stopped, 1,
-                     "engine " + key + " stopped: " + describe_exit(*code), *code != 0});
+      LauncherEvent e{LauncherEvent::Kind::Stopped, 1,
+                      "engine " + key + " stopped: " + describe_exit(*code), *code != 0};
+      if (auto t = started_.find(key); t != started_.end()) {
+        e.uptime_s = std::chrono::duration<double>(now - t->second).count();
+      }
+      out.push_back(std::move(e));
     }
     return out;
   }
@@ -74,8 +79,15 @@ class LocalEngineSet final : public EngineSetLauncher {
 
   void stop() override {
     n_ = next_;  // no more starts
+    stopped_ = true;
     for (auto& [key, child] : engines_) child.signal(SIGTERM);
     for (auto& [key, child] : engines_) child.stop();
+  }
+
+  bool start_more(int n) override {
+    if (stopped_) return false;
+    n_ += n;
+    return true;
   }
 
   int running() const override {
@@ -127,6 +139,7 @@ class LocalEngineSet final : public EngineSetLauncher {
     ++next_;
     child.start(spec);
     engines_.emplace_back(key, std::move(child));
+    started_[key] = now;
     next_due_ = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                           std::chrono::duration<double>(s_.engine_delay));
   }
@@ -136,8 +149,10 @@ class LocalEngineSet final : public EngineSetLauncher {
   SpawnSpec spec_;
   int n_ = 0;
   int next_ = 0;
+  bool stopped_ = false;
   TimePoint next_due_{};
   std::vector<std::pair<std::string, LocalChild>> engines_;
+  std::map<std::string, TimePoint> started_;
 };
 
 }  // namespace
