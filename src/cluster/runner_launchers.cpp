@@ -169,6 +169,7 @@ void ClusterRunner::start_due_restarts(LaunchedSet& set, TimePoint now) {
     }
     if (monitor_) monitor_->on_engine_restarted();
     log_->info("Started a replacement engine in set {}", set.id);
+    update_engine_states();  // the cluster file lists it
   }
 }
 

@@ -1,7 +1,8 @@
 // SSHEngineSetLauncher (engines on the hosts of c.SSHEngineSetLauncher.engines) and
 // SSHProxyEngineSetLauncher (`ipcluster engines -n N` on one host), over libssh: start the
-// remote processes, check them with `kill -0` (every 2 s while starting, then every 15 s),
-// fetch their output for failure messages, stop them.
+// remote processes, check them with `kill -0` (every 2 s while starting or with engine restarts
+// on, then every 15 s), start replacements on the host of an engine that stopped, fetch their
+// output for failure messages, stop them.
 #include "factory.hpp"
 #include "local_process.hpp"
 #include "ssh_engines.hpp"
@@ -9,6 +10,7 @@
 
 #include <ipp/cluster/batch_template.hpp>
 
+#include <deque>
 #include <fstream>
 #include <sstream>
 
@@ -43,6 +45,8 @@ struct RemoteHost {
   std::vector<long> pids;
   std::vector<std::string> outputs;  // remote output files
   std::vector<bool> running;
+  std::vector<TimePoint> started;
+  RemoteEngineParams params;  // to start replacements (c.Cluster.engine_restart_limit)
   bool poll_warned = false;
 
   SshConnection* connection() {
@@ -82,12 +86,14 @@ class SshEngineSet final : public EngineSetLauncher {
 
   std::vector<LauncherEvent> poll(TimePoint now) override {
     std::vector<LauncherEvent> out;
-    const auto period = now - started_ > std::chrono::duration<double>(s_.early_shutdown)
-                            ? std::chrono::seconds(15)
-                            : std::chrono::seconds(2);
+    // Every 2 s while starting (and with engine restarts on), then every 15 s.
+    const bool starting = now - started_ <= std::chrono::duration<double>(s_.early_shutdown);
+    const auto period = starting || s_.engine_restart_limit > 0 ? std::chrono::seconds(2)
+                                                                : std::chrono::seconds(15);
     if (now - last_poll_ < period) return out;
     last_poll_ = now;
-    for (auto& h : hosts_) {
+    for (std::size_t hi = 0; hi < hosts_.size(); ++hi) {
+      auto& h = hosts_[hi];
       std::vector<long> live;
       for (std::size_t i = 0; i < h.pids.size(); ++i) {
         if (h.running[i]) live.push_back(h.pids[i]);
@@ -107,10 +113,15 @@ class SshEngineSet final : public EngineSetLauncher {
       for (std::size_t i = 0; i < h.pids.size(); ++i) {
         if (h.running[i] && alive->count(h.pids[i]) == 0) {
           h.running[i] = false;
-          out.push_back(
-              {LauncherEvent::Kind::Stopped, proxy_ ? n_ : 1,
-               "engine " + h.keys[i] + " (remote pid " + std::to_string(h.pids[i]) + ") stopped",
-               true});
+          LauncherEvent e{
+              LauncherEvent::Kind::Stopped, proxy_ ? n_ : 1,
+              "engine " + h.keys[i] + " (remote pid " + std::to_string(h.pids[i]) + ") stopped",
+              true};
+          if (i < h.started.size()) {
+            e.uptime_s = std::chrono::duration<double>(now - h.started[i]).count();
+          }
+          out.push_back(std::move(e));
+          if (!proxy_) vacated_.push_back(hi);
         }
       }
     }
@@ -150,6 +161,19 @@ class SshEngineSet final : public EngineSetLauncher {
       }
       h.running.assign(h.running.size(), false);
     }
+    stopped_ = true;
+  }
+
+  // A replacement goes to the host whose engine stopped, in the order they stopped.
+  bool start_more(int n) override {
+    if (proxy_) return false;
+    for (int k = 0; k < n; ++k) {
+      if (vacated_.empty() || stopped_) return !stopped_;
+      auto& h = hosts_[vacated_.front()];
+      vacated_.pop_front();
+      start_one(h);
+    }
+    return true;
   }
 
   int running() const override {
@@ -223,6 +247,30 @@ class SshEngineSet final : public EngineSetLauncher {
     errors_.push_back(message);
   }
 
+  void start_one(RemoteHost& h) {
+    const std::size_t i = h.keys.size();
+    const std::string key = h.spec.key + "/" + std::to_string(i);
+    const std::string output = h.params.remote_profile_dir + "/log/ipengine-" + ctx_.cluster_id +
+                               "-" + ctx_.set_id + "-" + std::to_string(i) + ".log";
+    auto* conn = h.connection();
+    if (conn == nullptr) {
+      ctx_.log->error("Engine {} not started: cannot connect to {}", key, h.spec.key);
+      return;
+    }
+    auto pids = start_remote_engines(*conn, h.params, {output});
+    if (!pids.ok()) {
+      ctx_.log->error("Engine {} not started: {}", key, pids.error().message);
+      h.conn.reset();
+      return;
+    }
+    h.keys.push_back(key);
+    h.outputs.push_back(output);
+    h.pids.push_back(pids->front());
+    h.running.push_back(true);
+    h.started.push_back(std::chrono::steady_clock::now());
+    ctx_.log->info("Started engine {} (remote pid {})", key, pids->front());
+  }
+
   void start_hosts() {
     auto specs = parse_engines_spec(s_.ssh_engines);
     if (specs.empty()) {
@@ -278,6 +326,8 @@ class SshEngineSet final : public EngineSetLauncher {
       }
       host.pids = *pids;
       host.running.assign(host.pids.size(), true);
+      host.started.assign(host.pids.size(), std::chrono::steady_clock::now());
+      host.params = params;
       std::string list;
       for (long p : host.pids) list += (list.empty() ? "" : ",") + std::to_string(p);
       ctx_.log->info("Started {} engines on {} (remote pids {})", host.pids.size(), spec.key, list);
@@ -348,6 +398,8 @@ class SshEngineSet final : public EngineSetLauncher {
   LauncherState set_state_;
   TimePoint started_{};
   TimePoint last_poll_{};
+  std::deque<std::size_t> vacated_;  // hosts whose engines stopped, for replacements
+  bool stopped_ = false;
 };
 
 }  // namespace

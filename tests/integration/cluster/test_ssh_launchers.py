@@ -328,3 +328,54 @@ def test_unknown_host_key_needs_explicit_opt_out(hosts):
         stop = ipcluster(t, "stop --profile=hostkey")
     assert stop.returncode == 0, (stop.stdout, stop.stderr)
     wait_for(lambda: not leftovers(t), 30, 0.5, what="no processes left on any host")
+
+
+def test_ssh_engine_restarts_on_the_same_host(hosts):
+    """c.Cluster.engine_restart_limit with SSH engines: a killed remote engine is replaced on its
+    host, a new engine registers, and `ipcluster stop` leaves nothing behind."""
+    t = hosts
+    ours = str(bin_dir() / "ipengine")
+    prof = client_profile(t, "sshrestart", f"""
+        c.Cluster.engine_launcher_class = 'ssh'
+        c.Cluster.controller_ip = '*'
+        c.SSHEngineSetLauncher.engines = {{'ippeng1': 2}}
+        c.SSHEngineSetLauncher.remote_engine_cmd = [{ours!r}]
+        c.Cluster.engine_restart_limit = 3
+        c.Cluster.engine_restart_delay = 0.2
+        """)
+    r = ipcluster(t, "start --profile=sshrestart --daemonize")
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    client_file = prof / "security" / "ipcontroller-client.json"
+    log = lambda: "".join(p.read_text(errors="replace") for p in (prof / "log").glob("ipcluster-*.log"))
+    try:
+        client_check(t, client_file, 2, "assert sorted(hosts) == ['ippeng1', 'ippeng1'], hosts")
+        cluster = json.loads((prof / "security" / "cluster-.json").read_text())
+        (set_state,) = cluster["engines"]["sets"].values()
+        victim = set_state["engines"]["ippeng1/0"]["pid"]
+        assert victim in t.pids_in("ippeng1")
+        os.kill(victim, signal.SIGKILL)
+        wait_for(lambda: "Started engine ippeng1/2 (remote pid" in log(), 60, 0.5,
+                 what="the replacement engine on ippeng1")
+        assert "engine ippeng1/0 (remote pid" in log() and "Restarting an engine of set" in log()
+        script = textwrap.dedent(f"""
+            import ipyparallel as ipp, socket, time
+            rc = ipp.Client({str(client_file)!r})
+            deadline = time.monotonic() + 60
+            while not (len(rc.ids) == 2 and max(rc.ids) >= 2) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert len(rc.ids) == 2 and 2 in rc.ids, rc.ids
+            assert rc[:].apply_sync(socket.gethostname) == ['ippeng1', 'ippeng1']
+            print('CHECK-OK')
+            """)
+        out = t.sh("ippclient", f"{PYTHON} -c {sh_quote(script)}", check=False, timeout=120,
+                   env=t.env)
+        assert out.returncode == 0 and "CHECK-OK" in out.stdout, (out.stdout, out.stderr, log())
+        cluster = json.loads((prof / "security" / "cluster-.json").read_text())
+        (set_state,) = cluster["engines"]["sets"].values()
+        assert sorted(set_state["engines"]) == ["ippeng1/1", "ippeng1/2"]
+        stop = ipcluster(t, "stop --profile=sshrestart")
+        assert stop.returncode == 0, (stop.stdout, stop.stderr)
+    finally:
+        ipcluster(t, "stop --profile=sshrestart")
+    wait_for(lambda: not leftovers(t), 30, 0.5, what="no processes left on any host")
+    assert log().count("Started engine ippeng1/") == 1
