@@ -88,8 +88,8 @@ def test_after_kill9_start_refuses_stop_cleans_start_restores(env):
     assert after.returncode == 0, after.stdout + after.stderr
     res = json.loads(after.stdout.strip().splitlines()[-1])
     assert len(res["ids"]) == 2 and not set(res["ids"]) & set(pids), res
-    assert res["new"] == [42, 42]
-    assert res["old_results"] == [[x * 3] for x in range(10)]  # one chunk per task
-    assert res["db"] == 10
+    assert res["new"] == [42, 42], res
+    assert res["old_results"] == [[x * 3] for x in range(10)], res  # one chunk per task
+    assert res["db"] == 10, res
     env.run("stop", check_rc=0)
     wait_for(lambda: not processes_under(env.root), 60, what="all processes gone")
