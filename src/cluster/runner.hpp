@@ -43,7 +43,7 @@ class ClusterRunner {
     std::string id;  // the cluster file's set id
     std::unique_ptr<EngineSetLauncher> launcher;
     EngineRestartPolicy restarts;
-    std::vector<TimePoint> restarts_due;  // replacements waiting for their back-off
+    std::vector<std::pair<TimePoint, int>> restarts_due;  // (when, engines) after back-off
   };
 
   bool start_controller();

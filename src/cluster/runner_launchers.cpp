@@ -139,7 +139,7 @@ void ClusterRunner::on_engines_stopped(LaunchedSet& set, const LauncherEvent& e)
 
 // c.Cluster.engine_restart_limit: a replacement for each engine that died, after its back-off.
 void ClusterRunner::plan_restart(LaunchedSet& set, const LauncherEvent& e) {
-  if (!set.restarts.enabled() || e.count != 1) return;
+  if (!set.restarts.enabled() || e.count < 1) return;
   const auto d = set.restarts.on_exit(e.uptime_s);
   if (!d.restart) {
     log_->warn("Engine restart limit ({}) reached for engine set {}: {} engines died soon after "
@@ -147,28 +147,33 @@ void ClusterRunner::plan_restart(LaunchedSet& set, const LauncherEvent& e) {
                set.restarts.limit(), set.id, d.attempt);
     return;
   }
-  log_->info("Restarting an engine of set {} in {:.1f} s (restart {} of at most {} in a row)",
+  log_->info("Restarting {} of set {} in {:.1f} s (restart {} of at most {} in a row)",
+             e.count == 1 ? std::string("an engine") : std::to_string(e.count) + " engines",
              set.id, std::chrono::duration<double>(d.after).count(), d.attempt,
              set.restarts.limit());
-  set.restarts_due.push_back(std::chrono::steady_clock::now() + d.after);
+  set.restarts_due.push_back({std::chrono::steady_clock::now() + d.after, e.count});
 }
 
 void ClusterRunner::start_due_restarts(LaunchedSet& set, TimePoint now) {
   auto& due = set.restarts_due;
   for (auto it = due.begin(); it != due.end();) {
-    if (*it > now) {
+    if (it->first > now) {
       ++it;
       continue;
     }
+    const int count = it->second;
     it = due.erase(it);
-    if (!set.launcher->start_more(1)) {
+    if (!set.launcher->start_more(count)) {
       log_->warn("Engine set {} ({}) cannot start replacement engines; not restarting",
                  set.id, set.launcher->class_name());
       due.clear();
       return;
     }
-    if (monitor_) monitor_->on_engine_restarted();
-    log_->info("Started a replacement engine in set {}", set.id);
+    for (int k = 0; k < count && monitor_; ++k) monitor_->on_engine_restarted();
+    log_->info("Started {} in set {}",
+               count == 1 ? std::string("a replacement engine")
+                          : std::to_string(count) + " replacement engines",
+               set.id);
     update_engine_states();  // the cluster file lists it
   }
 }

@@ -1,5 +1,6 @@
-// The batch-system launchers (PBS, SGE, Slurm, LSF, HTCondor, the generic "batch"): one job per
-// launcher. The script comes from batch_system.hpp; here it is written, submitted, watched with
+// The batch-system launchers (PBS, SGE, Slurm, LSF, HTCondor, the generic "batch"): one job at a
+// time per launcher (with engine restarts on, a new job of an engine set replaces one that
+// ended). The script comes from batch_system.hpp; here it is written, submitted, watched with
 // the system's status command and deleted.
 #include "factory.hpp"
 #include "local_process.hpp"
@@ -11,6 +12,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 namespace ipp::cluster {
 
@@ -184,6 +186,9 @@ class BatchJob {
     phase_ = st.phase;
     if (!st.output_file.empty()) reported_output_ = st.output_file;
     const std::string shown = st.state.empty() ? to_string(st.phase) : st.state;
+    if (st.phase == JobStatus::Phase::Running && running_since_ == TimePoint{}) {
+      running_since_ = now;
+    }
     if (shown != state_ || st.reason != reason_) {
       state_ = shown;
       reason_ = st.reason;
@@ -197,7 +202,11 @@ class BatchJob {
       const bool failed = st.phase == JobStatus::Phase::Failed;
       std::string msg =
           label() + " ended: " + (st.state.empty() ? "no longer in the queue" : status_word());
-      out.push_back({LauncherEvent::Kind::Stopped, n_, msg, failed});
+      LauncherEvent e{LauncherEvent::Kind::Stopped, n_, msg, failed};
+      if (running_since_ != TimePoint{}) {
+        e.uptime_s = std::chrono::duration<double>(now - running_since_).count();
+      }
+      out.push_back(std::move(e));
     }
     return out;
   }
@@ -285,6 +294,7 @@ class BatchJob {
   bool ended_ = false;  // seen leaving the queue
   bool status_warned_ = false;
   TimePoint next_status_{};
+  TimePoint running_since_{};  // first seen running
 };
 
 std::string class_name_for(const BatchSettings& b) {
@@ -294,26 +304,40 @@ std::string class_name_for(const BatchSettings& b) {
 class BatchEngineSet final : public EngineSetLauncher {
  public:
   BatchEngineSet(const ClusterSettings& s, LaunchContext ctx, std::string file_name)
-      : job_(s.batch_engines, s, std::move(ctx), LaunchKind::Engines),
-        b_(s.batch_engines),
-        file_name_(std::move(file_name)) {}
+      : s_(s), ctx_(ctx), b_(s.batch_engines), file_name_(std::move(file_name)) {
+    job_.emplace(b_, s_, std::move(ctx), LaunchKind::Engines);
+  }
 
   std::string class_name() const override { return class_name_for(b_); }
-  void start(int n) override { job_.submit(n, file_name_); }
-  std::vector<LauncherEvent> poll(TimePoint now) override { return job_.poll(now, true); }
-  void signal(int signo) override { job_.signal(signo); }
-  void stop() override { job_.stop(); }
-  std::string status() const override { return job_.status(); }
-  bool queued() const override { return job_.queued(); }
-  std::string output_location() const override { return job_.output_file(); }
-  std::string output_tail(std::size_t lines) override { return job_.tail(lines); }
-  int running() const override { return job_.alive() ? job_.n() : 0; }
-  LauncherState state() const override { return job_.state(); }
+  void start(int n) override { job_->submit(n, file_name_); }
+  // Replacements for a job that ended: a new job of the same script; the set watches one job at
+  // a time, so only once the previous one has ended.
+  bool start_more(int n) override {
+    if (stopped_ || job_->alive()) return false;
+    job_.emplace(b_, s_, ctx_, LaunchKind::Engines);
+    job_->submit(n, file_name_);
+    return true;
+  }
+  std::vector<LauncherEvent> poll(TimePoint now) override { return job_->poll(now, true); }
+  void signal(int signo) override { job_->signal(signo); }
+  void stop() override {
+    stopped_ = true;
+    job_->stop();
+  }
+  std::string status() const override { return job_->status(); }
+  bool queued() const override { return job_->queued(); }
+  std::string output_location() const override { return job_->output_file(); }
+  std::string output_tail(std::size_t lines) override { return job_->tail(lines); }
+  int running() const override { return job_->alive() ? job_->n() : 0; }
+  LauncherState state() const override { return job_->state(); }
 
  private:
-  BatchJob job_;
+  const ClusterSettings& s_;
+  LaunchContext ctx_;
   const BatchSettings& b_;
   std::string file_name_;
+  std::optional<BatchJob> job_;
+  bool stopped_ = false;
 };
 
 class BatchController final : public ControllerLauncher {

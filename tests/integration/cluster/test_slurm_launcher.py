@@ -156,3 +156,38 @@ def test_engines_split_over_jobs(senv, slurm):
     assert (senv.profile_dir() / "slurm_engine-3.sbatch").exists()
     senv.run("stop", check_rc=0, timeout=120)
     wait_for(lambda: not queue(slurm), timeout=60, what="all three jobs deleted")
+
+
+def test_ended_engine_job_is_resubmitted_with_restarts_on(senv, slurm):
+    """c.Cluster.engine_restart_limit with batch engines: when the engines' job ends (here
+    cancelled, as a pre-emption would), a new job of the same script replaces it."""
+    slurm_config(senv, "c.Cluster.engine_restart_limit = 2\n"
+                       "c.Cluster.engine_restart_delay = 0.2\n")
+    r = senv.run("start", "--engines=slurm", "-n", "2", "--daemonize", timeout=180)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    out = senv.python(CLIENT.format(n=2), timeout=240)
+    assert out.returncode == 0, out.stderr
+    (first,) = [s["job_id"] for s in cluster_file(senv)["engines"]["sets"].values()]
+    slurm.run(["scancel", first])
+
+    def new_job():
+        jobs = [s.get("job_id") for s in cluster_file(senv)["engines"]["sets"].values()]
+        return jobs[0] if jobs and jobs[0] not in (None, "", first) else None
+
+    second = wait_for(new_job, timeout=120, what="a new engine job")
+    log = lambda: next((senv.profile_dir() / "log").glob("ipcluster-*.log")).read_text()
+    assert f"Slurm job {first} (2 engines) ended: CANCELLED" in log()
+    assert "Restarting 2 engines of set" in log() and "Started 2 replacement engines" in log()
+    again = senv.python("""
+import ipyparallel as ipp, os, time
+rc = ipp.Client(profile="default", timeout=30)
+deadline = time.monotonic() + 120
+while sorted(rc.ids) != [2, 3] and time.monotonic() < deadline:
+    time.sleep(0.2)
+print(sorted(rc.ids))
+print(sorted(set(rc[:].apply_sync(lambda: __import__("os").environ.get("SLURM_JOB_ID")))))
+""", timeout=240)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines() == ["[2, 3]", f"['{second}']"], again.stdout
+    senv.run("stop", check_rc=0, timeout=120)
+    wait_for(lambda: not queue(slurm), timeout=60, what="squeue to be empty after stop")
