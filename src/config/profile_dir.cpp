@@ -187,4 +187,8 @@ fs::path ProfileDir::engine_state_file(const std::string& cluster_id) const {
   return log() / ("engines" + cluster_id + ".json");
 }
 
+fs::path ProfileDir::task_clients_file(const std::string& cluster_id) const {
+  return log() / ("task-clients" + cluster_id + ".json");
+}
+
 }  // namespace ipp::config

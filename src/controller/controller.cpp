@@ -325,6 +325,7 @@ int run_controller(const ControllerOptions& opt) {
   }
   service::TaskService task(std::move(task_in), std::move(task_out), std::move(task_monitor),
                             std::move(sched_events_pull), session, sched_options);
+  task.keep_client_routes(opt.profile.task_clients_file(opt.cluster_id), opt.restore_engines);
   task.attach(task_reactor);
 
   net::Reactor main_reactor("hub");

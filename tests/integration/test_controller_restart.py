@@ -117,3 +117,81 @@ def test_kill_9_and_restore(engines, tmp_path):
         view = fresh.load_balanced_view()
         assert set(view.map_sync(nap_then_pid, [0.01] * 8)) <= {pids[0], pids[1]}
         assert cluster.controller.alive()
+
+
+@interactive
+def long_once_then_pid(marker, seconds):
+    """The first run writes the engine's pid to ``marker`` and sleeps; a rerun (a retry
+    elsewhere) returns at once."""
+    import os
+    import time
+
+    if os.path.exists(marker):
+        return os.getpid()
+    with open(marker, "w") as f:
+        f.write(str(os.getpid()))
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def recorded(cluster, msg_ids) -> bool:
+    path = cluster.profile_dir / "tasks.db"
+    if not path.exists():
+        return False
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        marks = ",".join("?" * len(msg_ids))
+        rows = db.execute(f'SELECT COUNT(*) FROM "ipython-tasks" WHERE msg_id IN ({marks})',
+                          msg_ids).fetchone()
+    return rows[0] == len(msg_ids)
+
+
+@pytest.mark.parametrize("engines", ["cpp", "python"])
+def test_load_balanced_tasks_survive_a_restart(engines, tmp_path):
+    """Load-balanced tasks waiting in the scheduler, and ones running on engines that die while
+    the controller is down, get their outcome after `--restore`: the waiting ones run, the one
+    with retries is retried on a survivor, the other fails with EngineError."""
+    impl = Impl("cpp", engines)
+    with running_cluster(impl, 3, f"restart-lb-{engines}", controller_args=["--sqlitedb"],
+                         ping_ms=PING_MS) as cluster:
+        rc = cluster.clients[0]
+        pids = dict(zip(rc.ids, rc[rc.ids].apply_sync(pid)))
+        view = rc.load_balanced_view()
+        # One task per engine (hwm 1): a short one, and two long ones whose engines will die.
+        marks = [str(tmp_path / f"m{i}") for i in range(3)]
+        short = view.apply_async(long_once_then_pid, marks[0], 3)
+        with view.temp_flags(retries=1):
+            retried = view.apply_async(long_once_then_pid, marks[1], 120)
+        doomed = view.apply_async(long_once_then_pid, marks[2], 120)
+        wait_for(lambda: all(os.path.exists(m) and open(m).read() for m in marks), 20,
+                 message="the three tasks to start")
+        ran_on = [int(open(m).read()) for m in marks]
+        assert sorted(ran_on) == sorted(pids.values())
+        # Every engine is busy: these wait in the scheduler.
+        waiting = [view.apply_async(interactive(lambda x: x * 3), i) for i in range(6)]
+        every = short.msg_ids + retried.msg_ids + doomed.msg_ids + sum(
+            (w.msg_ids for w in waiting), [])
+        wait_for(lambda: recorded(cluster, every), 20, message="the requests committed")
+
+        cluster.controller.popen.send_signal(signal.SIGKILL)
+        cluster.controller.popen.wait(scaled(10))
+        for victim in ran_on[1:]:
+            os.kill(victim, signal.SIGKILL)
+            cluster.engine_proc_for_pid(victim).popen.wait(scaled(10))
+        cluster.controller = cluster._spawn("controller-restored", "cpp",
+                                            cluster.controller_argv() + ["--restore"])
+
+        assert short.get(timeout=scaled(60)) == ran_on[0]
+        assert [w.get(timeout=scaled(60)) for w in waiting] == [i * 3 for i in range(6)]
+        assert retried.get(timeout=scaled(60)) == ran_on[0]  # rerun on the survivor
+        with pytest.raises((error.EngineError, error.RemoteError)) as excinfo:
+            doomed.get(timeout=scaled(60))
+        assert getattr(excinfo.value, "ename", type(excinfo.value).__name__) == "EngineError"
+        wait_for(lambda: len(rc.ids) == 1, 30, message="the dead engines to be unregistered")
+
+        # Every request has its outcome in the store, and a new client reads them back.
+        fresh = cluster.connect()
+        records = fresh.db_query({"msg_id": {"$in": every}}, keys=["msg_id", "completed"])
+        assert sorted(r["msg_id"] for r in records) == sorted(every)
+        assert all(r["completed"] is not None for r in records), records
+        assert fresh.get_result(waiting[5].msg_ids).get(timeout=scaled(30)) == [15]
+        assert cluster.controller.alive()

@@ -38,6 +38,8 @@ class ProfileDir {
   std::filesystem::path cluster_file(const std::string& cluster_id) const;
   // log/engines<cluster_id>.json (no separator)
   std::filesystem::path engine_state_file(const std::string& cluster_id) const;
+  // log/task-clients<cluster_id>.json: the task port's route to each client session
+  std::filesystem::path task_clients_file(const std::string& cluster_id) const;
 
  private:
   std::filesystem::path location_;

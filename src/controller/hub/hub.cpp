@@ -84,6 +84,7 @@ void Hub::attach(net::Reactor& reactor) {
   beat();
   // Engines restored from the state file get their notifications to the scheduler now.
   for (const auto& [id, e] : registry_.engines()) sched_event("register", e.uuid);
+  if (options_.restore) restore_unfinished_tasks();
   log_->info("Hub using DB backend: {}", db_->backend_name());
 }
 

@@ -44,7 +44,9 @@ struct HubSockets {
   zmq::socket_t hb_pong;       // ROUTER
   zmq::socket_t hb_events;     // PAIR: hb_pong's socket-monitor events (connections accepted/closed)
   zmq::socket_t resubmit;      // DEALER connected to the client-side task port
-  zmq::socket_t sched_events;  // PUSH to the task thread: [register|unregister, uuid]
+  // PUSH to the task thread: [register|unregister|lost, uuid], or a task read back from the
+  // store after a restart: [restore, engine uuid or "", client session, <IDS|MSG>, ...]
+  zmq::socket_t sched_events;
 };
 
 struct HubOptions {
@@ -151,6 +153,10 @@ class Hub {
   void save_destination(const std::string& msg_id, const std::string& engine);
   void save_iopub(const wire::Message& msg);
   void fail_stranded(int id, const std::string& uuid, std::vector<std::string> msg_ids);
+  // After a restart with --restore: the store's requests without a result go back into the
+  // ledger, and the load-balanced ones to the task scheduler (restore events), so that each gets
+  // an outcome.
+  void restore_unfinished_tasks();
   void db_error(const db::DbError& e, const char* what, const std::string& msg_id);
   // A record culled for size (DictDB): what arrives for it later is dropped, logged at DEBUG.
   bool culled(const std::string& msg_id, const char* what);

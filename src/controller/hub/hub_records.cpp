@@ -342,3 +342,56 @@ void Hub::save_iopub(const Message& m) {
 }
 
 }  // namespace ipp::controller::hub
+
+namespace ipp::controller::hub {
+
+void Hub::restore_unfinished_tasks() {
+  auto found = db_->find_records(Json{{"completed", nullptr}});
+  if (!found) {
+    log_->error("cannot read the unfinished tasks from the task store: {}: {}",
+                found.error().ename, found.error().evalue);
+    return;
+  }
+  std::size_t waiting = 0, running = 0, direct = 0;
+  for (auto& rec : *found) {
+    db::materialize(rec.fields);
+    const Json& f = rec.fields;
+    const std::string msg_id = f.value("msg_id", std::string());
+    const Json& header = f.contains("header") ? f["header"] : Json();
+    if (msg_id.empty() || !header.is_object() || !f.value("resubmitted", Json()).is_null()) {
+      continue;
+    }
+    const Json engine = f.value("engine_uuid", Json());
+    const std::string uuid = engine.is_string() ? engine.get<std::string>() : std::string();
+    const std::string queue = f.value("queue", std::string());
+    if (queue == "mux") {
+      // Its client knows the engine: a dead engine's departure fails it there, and here the
+      // ledger fails the record with it.
+      ledger_.request_direct(msg_id, engine_id(uuid));
+      ++direct;
+      continue;
+    }
+    if (queue != "task") continue;
+    ledger_.request_task(msg_id);
+    if (!uuid.empty()) ledger_.assign(msg_id, engine_id(uuid));
+    (uuid.empty() ? waiting : running) += 1;
+    Message m;
+    m.header = header;
+    m.metadata = f.value("metadata", Json::object());
+    m.content = f.value("content", Json::object());
+    if (!m.metadata.is_object()) m.metadata = Json::object();
+    for (const auto& b : rec.buffers) m.buffers.push_back(wire::frame(b));
+    Frames ev;
+    ev.push_back(wire::frame("restore"));
+    ev.push_back(wire::frame(uuid));
+    ev.push_back(wire::frame(header.value("session", std::string())));
+    for (auto& part : session_.serialize(std::move(m))) ev.push_back(std::move(part));
+    net::send_frames(s_.sched_events, std::move(ev));
+  }
+  if (waiting + running + direct == 0) return;
+  log_->info("Restored {} unfinished tasks from the task store: {} load-balanced waiting for an "
+             "engine, {} load-balanced and {} direct on engines",
+             waiting + running + direct, waiting, running, direct);
+}
+
+}  // namespace ipp::controller::hub

@@ -79,10 +79,9 @@ bool TaskScheduler::blacklisted(const Job& job, const std::string& uuid) const {
   return std::find(job.blacklist.begin(), job.blacklist.end(), uuid) != job.blacklist.end();
 }
 
-Actions TaskScheduler::submit(TaskSpec spec, TimePoint now) {
-  Actions out;
+TaskScheduler::Job* TaskScheduler::new_job(TaskSpec& spec) {
   auto [it, inserted] = tasks_.try_emplace(spec.msg_id);
-  if (!inserted) return out;  // duplicate msg_id: never seen from real clients
+  if (!inserted) return nullptr;  // duplicate msg_id: never seen from real clients
   TaskInfo& info = it->second;
   info.state = State::Queued;
   info.job = std::make_unique<Job>();
@@ -97,6 +96,14 @@ Actions TaskScheduler::submit(TaskSpec spec, TimePoint now) {
   job.after = std::move(spec.after);
   job.follow = std::move(spec.follow);
   job.timeout = spec.timeout;
+  return &job;
+}
+
+Actions TaskScheduler::submit(TaskSpec spec, TimePoint now) {
+  Actions out;
+  Job* created = new_job(spec);
+  if (created == nullptr) return out;
+  Job& job = *created;
 
   if (spec.invalid_dependency) {
     fail_job(job, kInvalidDependency, out);
@@ -217,6 +224,49 @@ void TaskScheduler::dispatch(Job& job, std::uint32_t slot, Actions& out) {
   out.emplace_back(Dispatch{job.msg_id, e.uuid});
 }
 
+void TaskScheduler::place(Job& job, std::uint32_t slot) {
+  remove_runnable(job);
+  Engine& e = engines_[slot];
+  if (e.alive) {
+    ++e.load;
+    if (options_.hwm != 0 && e.load == options_.hwm) --available_;
+  }
+  e.pending.insert(job.msg_id);
+  job.engine = slot;
+  ++job.timeout_gen;
+  tasks_[job.msg_id].state = State::Running;
+  ++running_jobs_;
+}
+
+Actions TaskScheduler::restore(TaskSpec spec, const std::string& engine_uuid, TimePoint now) {
+  for (Dependency* dep : {&spec.after, &spec.follow}) {
+    std::erase_if(dep->ids, [this](const std::string& id) { return tasks_.count(id) == 0; });
+  }
+  if (engine_uuid.empty()) {
+    const std::string msg_id = spec.msg_id;
+    Actions out = submit(std::move(spec), now);
+    auto it = tasks_.find(msg_id);
+    if (it != tasks_.end() && it->second.job) it->second.job->restored = true;
+    return out;
+  }
+  Actions out;
+  Job* created = new_job(spec);
+  if (created == nullptr) return out;
+  created->restored = true;
+  std::uint32_t slot = 0;
+  if (auto live = live_.find(engine_uuid); live != live_.end()) {
+    slot = live->second;
+  } else {
+    // An engine this controller never registered: it died while the controller was down.
+    slot = static_cast<std::uint32_t>(engines_.size());
+    engines_.push_back(Engine{engine_uuid, 0, false, {}});
+  }
+  place(*created, slot);
+  if (!engines_[slot].alive) handle_reply(*created, slot, false, true, true, out, now);
+  drain(out);
+  return out;
+}
+
 void TaskScheduler::add_runnable(Job& job) {
   if (job.in_runnable) return;
   job.in_runnable = true;
@@ -287,8 +337,15 @@ Actions TaskScheduler::reply(const std::string& msg_id, const std::string& engin
                              bool status_ok, bool dependencies_met, TimePoint now) {
   Actions out;
   auto it = tasks_.find(msg_id);
-  if (it == tasks_.end() || it->second.state != State::Running || !it->second.job) return out;
+  if (it == tasks_.end() || !it->second.job) return out;
   Job& job = *it->second.job;
+  if (it->second.state == State::Queued && job.restored) {
+    // Restored as waiting, but the engine had it: its destination never reached the store.
+    auto live = live_.find(engine_uuid);
+    if (live == live_.end()) return out;
+    place(job, live->second);
+  }
+  if (it->second.state != State::Running) return out;
   const std::uint32_t slot = job.engine;
   if (slot == kNoEngine || engines_[slot].uuid != engine_uuid) return out;
   handle_reply(job, slot, status_ok, dependencies_met, false, out, now);

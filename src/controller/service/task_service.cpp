@@ -2,10 +2,14 @@
 
 #include "monitor_copy.hpp"
 
+#include <ipp/config/connection_info.hpp>
 #include <ipp/net/frames_io.hpp>
 #include <ipp/util/ids.hpp>
 #include <ipp/wire/errors.hpp>
 #include <ipp/wire/msg_types.hpp>
+
+#include <fstream>
+#include <sstream>
 
 namespace ipp::controller::service {
 
@@ -67,6 +71,10 @@ void TaskService::from_hub() {
   while (net::recv_frames(events_, frames)) {
     if (!scheduler_) {
       flush_pure();
+      continue;
+    }
+    if (frames.size() > 3 && wire::view(frames[0]) == "restore") {
+      restore_task(std::move(frames));
       continue;
     }
     if (frames.size() != 2) continue;
@@ -143,6 +151,10 @@ void TaskService::from_client() {
     fields.session = request_header_scan_.value_or_null("session");
     fields.label = std::move(label);
     monitor_authenticated(kAuthenticatedTaskIn, raw->frames, std::move(fields), engine);
+    if (const Json* session = request_header_scan_.find("session");
+        session != nullptr && session->is_string()) {
+      note_route(session->get_ref<const std::string&>(), raw->identity(0));
+    }
     Stored s;
     s.client_id = std::string(raw->identity(0));
     s.frames = net::share_all(raw->frames, env.delim);
@@ -182,6 +194,12 @@ void TaskService::from_engine() {
     fields.started = reply_md_scan_.value_or_null("started");
     // Client gets [client, engine, <IDS|MSG>, ...].
     std::swap(raw->frames[0], raw->frames[1]);
+    if (restored_pending_ != 0) {
+      // A task read back from the store goes to its client's route as it is now.
+      if (auto st = stored_.find(msg_id); st != stored_.end() && !st->second.session.empty()) {
+        raw->frames[0] = wire::frame(route_of(st->second));
+      }
+    }
     if (!scheduler_->knows(msg_id)) {
       // Scheduled by this controller's predecessor (a restart with --restore): nothing to
       // schedule, but the result is the client's and belongs in the task record.
@@ -202,7 +220,7 @@ void TaskService::send_to_engine(const std::string& msg_id, const std::string& e
   Frames out;
   out.reserve(it->second.frames.size() + 2);
   out.push_back(wire::frame(engine));
-  out.push_back(wire::frame(it->second.client_id));
+  out.push_back(wire::frame(route_of(it->second)));
   for (const auto& f : it->second.frames) out.push_back(net::share(f));
   if (!net::send_frames(engine_, std::move(out))) {
     log_->warn("engine {} is not connected; task {} not delivered", engine, msg_id);
@@ -225,7 +243,7 @@ void TaskService::fail(const std::string& msg_id, const std::string& ename,
   auto header = wire::Session::unpack(wire::view(it->second.frames[2]));
   m.parent_header = header ? std::move(header).value() : Json::object();
   m.content = wire::wrap_exception(ename, evalue, "task scheduler");
-  m.identities = {it->second.client_id};
+  m.identities = {route_of(it->second)};
   if (engine != nullptr) {
     m.identities.push_back(*engine);
     m.metadata = Json{{"status", "error"}, {"engine", *engine}, {"date", iso8601_now()}};
@@ -251,9 +269,140 @@ void TaskService::apply(sched::Actions&& actions, Frames* reply,
     } else if (auto* e = std::get_if<sched::EngineFailure>(&action)) {
       fail(e->msg_id, "EngineError", e->evalue, &e->engine_uuid);
     } else if (auto* g = std::get_if<sched::Forget>(&action)) {
-      stored_.erase(g->msg_id);
+      auto it = stored_.find(g->msg_id);
+      if (it == stored_.end()) continue;
+      if (!it->second.session.empty()) --restored_pending_;
+      stored_.erase(it);
     }
   }
+}
+
+// --- tasks read back from the store after a restart, and the routes to their clients -------
+
+namespace {
+
+constexpr std::size_t kMaxRoutes = 1000;
+
+std::string to_hex(std::string_view bytes) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out.push_back(digits[c >> 4]);
+    out.push_back(digits[c & 15]);
+  }
+  return out;
+}
+
+std::optional<std::string> from_hex(std::string_view text) {
+  if (text.size() % 2 != 0) return std::nullopt;
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); i += 2) {
+    const int hi = nibble(text[i]), lo = nibble(text[i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out.push_back(static_cast<char>(hi * 16 + lo));
+  }
+  return out;
+}
+
+}  // namespace
+
+void TaskService::keep_client_routes(std::filesystem::path file, bool load) {
+  routes_file_ = std::move(file);
+  if (!load) return;
+  std::ifstream in(routes_file_);
+  if (!in) return;
+  std::stringstream text;
+  text << in.rdbuf();
+  Json j = Json::parse(text.str(), nullptr, false);
+  const Json clients = j.is_object() ? j.value("clients", Json::object()) : Json();
+  if (!clients.is_object()) {
+    log_->warn("{} is not a client route file; replies to restored tasks may not reach their "
+               "clients", routes_file_.string());
+    return;
+  }
+  for (const auto& [session, hex] : clients.items()) {
+    auto route = hex.is_string() ? from_hex(hex.get<std::string>()) : std::nullopt;
+    if (!route || route->empty() || routes_.count(session) != 0) continue;
+    routes_.emplace(session, *route);
+    route_order_.push_back(session);
+  }
+}
+
+void TaskService::note_route(std::string_view session, std::string_view client_id) {
+  if (routes_file_.empty() || session.empty()) return;
+  auto it = routes_.find(session);
+  if (it != routes_.end()) {
+    if (it->second == client_id) return;  // the usual case: nothing new
+    it->second = std::string(client_id);
+  } else {
+    routes_.emplace(std::string(session), std::string(client_id));
+    route_order_.emplace_back(session);
+    while (route_order_.size() > kMaxRoutes) {
+      routes_.erase(route_order_.front());
+      route_order_.pop_front();
+    }
+  }
+  save_routes();
+}
+
+void TaskService::save_routes() {
+  Json clients = Json::object();
+  for (const auto& session : route_order_) {
+    auto it = routes_.find(session);
+    if (it != routes_.end()) clients[session] = to_hex(it->second);
+  }
+  try {
+    using std::filesystem::perms;
+    config::write_file_atomic(routes_file_, Json{{"clients", clients}}.dump(),
+                              perms::owner_read | perms::owner_write);
+  } catch (const std::exception& e) {
+    if (bad_limit_.allow()) {
+      log_->warn("cannot save the client routes to {}: {}", routes_file_.string(), e.what());
+    }
+  }
+}
+
+const std::string& TaskService::route_of(const Stored& s) const {
+  if (s.session.empty()) return s.client_id;
+  auto it = routes_.find(s.session);
+  return it != routes_.end() ? it->second : s.client_id;
+}
+
+void TaskService::restore_task(Frames&& frames) {
+  // [restore, engine uuid or "", session, <IDS|MSG>, signature, header, parent, metadata,
+  //  content, buffers...], built by the hub from the task store.
+  constexpr std::size_t kWire = 3;
+  if (frames.size() < kWire + 6) return;
+  auto header = wire::Session::unpack(wire::view(frames[kWire + 2]));
+  auto md = wire::Session::unpack(wire::view(frames[kWire + 4]));
+  if (!header || !header->is_object()) return;
+  const std::string msg_id = header->value("msg_id", std::string());
+  if (msg_id.empty() || stored_.count(msg_id) != 0) return;
+  const std::string engine(wire::view(frames[1]));
+  Stored s;
+  s.session = std::string(wire::view(frames[2]));
+  if (s.session.empty()) s.session = " ";  // routed by nothing better than the fallback
+  auto route = routes_.find(s.session);
+  if (route == routes_.end()) {
+    log_->warn("task {} restored, but no route to its client (session {}) was saved: its "
+               "result will be in the task store only", msg_id, s.session);
+  } else {
+    s.client_id = route->second;
+  }
+  s.frames.reserve(frames.size() - kWire);
+  for (std::size_t i = kWire; i < frames.size(); ++i) s.frames.push_back(std::move(frames[i]));
+  stored_.emplace(msg_id, std::move(s));
+  ++restored_pending_;
+  log_->debug("task {} restored ({})", msg_id, engine.empty() ? "waiting" : "on " + engine);
+  auto spec = sched::TaskSpec::from_metadata(msg_id, md ? *md : Json::object());
+  apply(scheduler_->restore(std::move(spec), engine, std::chrono::steady_clock::now()), nullptr);
 }
 
 void TaskService::rearm() {

@@ -16,6 +16,7 @@
 #include <zmq.hpp>
 
 #include <deque>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -30,12 +31,23 @@ class TaskService {
               zmq::socket_t events, wire::SessionConfig session,
               std::optional<sched::TaskScheduler::Options> scheduler);
   void attach(net::Reactor& reactor);
+  // Keeps the route of each client session on the task port in `file` (rewritten when a new one
+  // appears), so that after a restart the replies to tasks read back from the store reach the
+  // client that submitted them; `load`: read the routes a previous controller saved.
+  void keep_client_routes(std::filesystem::path file, bool load);
 
  private:
   struct Stored {
     std::string client_id;
     wire::Frames frames;  // from <IDS|MSG> on (frames[2] is the header)
+    std::string session;  // set for a task read back from the store: routed by its session
   };
+  // The route to the client that submitted a stored task (for a restored one, the newest route
+  // of its session).
+  const std::string& route_of(const Stored& s) const;
+  void note_route(std::string_view session, std::string_view client_id);
+  void save_routes();
+  void restore_task(wire::Frames&& frames);
   void from_client();
   void from_engine();
   void from_hub();
@@ -76,6 +88,15 @@ class TaskService {
   wire::FieldScan parent_scan_{"msg_id"};
   wire::FieldScan reply_md_scan_{"status", "dependencies_met", "engine", "started"};
   std::deque<wire::Frames> pure_pending_;  // requests waiting for a connected engine
+  struct StringHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  // Client session -> its routing identity on the task port, oldest first (bounded).
+  std::unordered_map<std::string, std::string, StringHash, std::equal_to<>> routes_;
+  std::deque<std::string> route_order_;
+  std::filesystem::path routes_file_;
+  std::size_t restored_pending_ = 0;  // tasks read back from the store, not finished yet
 };
 
 }  // namespace ipp::controller::service

@@ -490,3 +490,73 @@ TEST(TaskScheduler, UnregisteredEngineTasksWaitForTheGrace) {
   EXPECT_EQ(*s.next_deadline(), t0 + 5s);
   EXPECT_EQ(only<EngineFailure>(s.tick(t0 + 5s)).size(), 1u);
 }
+
+TEST(TaskScheduler, RestoredWaitingTasksQueueAndRunWhenEnginesCome) {
+  auto s = make(1);
+  // Read back after a restart: "b" depended on "a" (also restored) and on "gone" (finished
+  // before the crash, unknown now).
+  EXPECT_TRUE(s.restore(spec("a"), "", t0).empty());
+  EXPECT_TRUE(s.restore(spec("b", {{"after", Json::array({"a", "gone"})}}), "", t0).empty());
+  EXPECT_TRUE(s.is_queued("a"));
+  EXPECT_TRUE(s.is_queued("b"));
+  auto a = s.engine_registered("e1", t0);
+  EXPECT_EQ(dispatches(a), (std::vector<P>{{"a", "e1"}}));
+  a = s.reply("a", "e1", true, true, t0);
+  EXPECT_EQ(only<Relay>(a).size(), 1u);
+  EXPECT_EQ(dispatches(a), (std::vector<P>{{"b", "e1"}}));  // "gone" no longer holds it back
+}
+
+TEST(TaskScheduler, RestoredRunningTasksFinishOnTheirEngine) {
+  auto s = make(1);
+  s.engine_registered("e1", t0);
+  s.engine_registered("e2", t0);
+  // "r" was running on e1 when the controller died: no new Dispatch, and e1 is busy.
+  EXPECT_TRUE(dispatches(s.restore(spec("r"), "e1", t0)).empty());
+  EXPECT_EQ(s.running_on("r"), std::optional<std::string>("e1"));
+  EXPECT_EQ(s.load("e1"), 1);
+  EXPECT_EQ(dispatches(s.submit(spec("new"), t0)), (std::vector<P>{{"new", "e2"}}));
+  auto a = s.reply("r", "e1", true, true, t0);
+  ASSERT_EQ(only<Relay>(a).size(), 1u);
+  EXPECT_EQ(only<Relay>(a)[0].msg_id, "r");
+  EXPECT_EQ(s.load("e1"), 0);
+}
+
+TEST(TaskScheduler, RestoredTasksOfADeadEngineAreRetriedOrFailed) {
+  auto s = make(1);
+  s.engine_registered("e1", t0);
+  // Both ran on "dead", which did not come back: the one with retries goes to e1, the other
+  // fails as EngineError at once.
+  auto a = s.restore(spec("retry", {{"retries", 1}}), "dead", t0);
+  EXPECT_EQ(dispatches(a), (std::vector<P>{{"retry", "e1"}}));
+  a = s.restore(spec("noretry"), "dead", t0);
+  auto ef = only<EngineFailure>(a);
+  ASSERT_EQ(ef.size(), 1u);
+  EXPECT_EQ(ef[0].msg_id, "noretry");
+  EXPECT_EQ(ef[0].engine_uuid, "dead");
+  // A restored engine that does not answer the heartbeat is unregistered later: its restored
+  // task is failed then, like any task of a lost engine.
+  s.engine_registered("e2", t0);
+  EXPECT_TRUE(s.restore(spec("on-e2"), "e2", t0).empty());
+  ef = only<EngineFailure>(s.engine_unregistered("e2", t0, /*lost=*/true));
+  ASSERT_EQ(ef.size(), 1u);
+  EXPECT_EQ(ef[0].msg_id, "on-e2");
+}
+
+TEST(TaskScheduler, ReplyToARestoredWaitingTaskIsAccepted) {
+  // Restored as waiting because its destination never reached the store, but an engine had it:
+  auto s3 = make(1);
+  s3.engine_registered("e1", t0);
+  s3.restore(spec("busy"), "e1", t0);
+  s3.restore(spec("late"), "", t0);  // queued behind "busy"
+  ASSERT_TRUE(s3.is_queued("late"));
+  auto a = s3.reply("late", "e1", true, true, t0);  // e1 had run it before the crash
+  ASSERT_EQ(only<Relay>(a).size(), 1u);
+  EXPECT_EQ(only<Relay>(a)[0].msg_id, "late");
+  EXPECT_FALSE(s3.is_queued("late"));
+  // A reply to an ordinary queued task is still ignored.
+  auto s4 = make(1);
+  s4.engine_registered("e1", t0);
+  s4.submit(spec("one"), t0);
+  s4.submit(spec("two"), t0);
+  EXPECT_TRUE(s4.reply("two", "e1", true, true, t0).empty());
+}

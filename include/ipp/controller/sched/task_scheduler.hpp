@@ -104,6 +104,14 @@ class TaskScheduler {
 
   // A new request. A msg_id already known to the scheduler is ignored (returns nothing).
   Actions submit(TaskSpec spec, TimePoint now);
+  // A task a previous controller had not finished when it died, read back from the task store
+  // after a restart with --restore, in submission order. `engine_uuid` empty: it waited for an
+  // engine, and is queued as if submitted now. Otherwise it is taken as running on that engine
+  // (no Dispatch: the engine has it); if that engine is not registered, it died with the task,
+  // which is retried or fails as EngineError. Dependency ids the scheduler does not know finished
+  // before the restart and no longer constrain the task. A reply from any engine to a restored
+  // task still queued here is accepted: its destination had not reached the store yet.
+  Actions restore(TaskSpec spec, const std::string& engine_uuid, TimePoint now);
   // Engine joined (registration_notification / connection_reply): head of the LRU line, load 0.
   Actions engine_registered(const std::string& uuid, TimePoint now);
   // Engine left: it gets no more work; its running tasks fail as EngineError (or are retried
@@ -153,6 +161,7 @@ class TaskScheduler {
     std::uint32_t engine = kNoEngine;  // while running
     std::uint64_t timeout_gen = 0;
     bool in_runnable = false;
+    bool restored = false;  // read back from the task store after a restart
   };
   struct TaskInfo {
     State state = State::Queued;
@@ -182,8 +191,12 @@ class TaskScheduler {
   bool has_room(const Engine& e) const { return options_.hwm == 0 || e.load < options_.hwm; }
   bool blacklisted(const Job& job, const std::string& uuid) const;
 
+  // Registers a new queued job for `spec`; nullptr for a msg_id already known.
+  Job* new_job(TaskSpec& spec);
   RunResult maybe_run(Job& job, Actions& out);
   void dispatch(Job& job, std::uint32_t slot, Actions& out);
+  // Marks `job` as running on `slot` without sending it (the engine already has it).
+  void place(Job& job, std::uint32_t slot);
   void save_unmet(Job& job, TimePoint now);
   void add_runnable(Job& job);
   void remove_runnable(Job& job);
