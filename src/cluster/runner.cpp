@@ -32,7 +32,11 @@ ClusterRunner::ClusterRunner(ClusterSettings settings, ipp::config::ProfileDir p
       profile_(std::move(profile)),
       with_controller_(with_controller),
       notifier_(notifier),
-      log_(ipp::log::get(spdlog::default_logger()->name())) {
+      log_(ipp::log::get(spdlog::default_logger()->name())),
+      controller_restarts_({s_.controller_restart_limit, s_.controller_restart_delay, 60.0,
+                            s_.controller_restart_reset}) {
+  restore_settings_ = s_;
+  restore_settings_.cluster_controller_args.push_back("--restore");
   record_.cluster_id = s_.cluster_id;
   record_.profile_dir = profile_.location().string();
   record_.controller_args = s_.cluster_controller_args;
@@ -101,13 +105,60 @@ bool ClusterRunner::start_controller() {
     return false;
   }
   record_.controller = controller_->state();
+  controller_started_ = std::chrono::steady_clock::now();
   write_record();
   return true;
+}
+
+void ClusterRunner::on_controller_stopped(const LauncherEvent& e, TimePoint now) {
+  // A controller that exited cleanly was asked to (ipcluster stop, a client's shutdown): the
+  // cluster ends with it.
+  if (!controller_restarts_.enabled() || !e.failed) {
+    log_->warn("{}. Shutting down.", e.message);
+    stop_all("controller stopped");
+    return;
+  }
+  const double uptime = std::chrono::duration<double>(now - controller_started_).count();
+  const auto d = controller_restarts_.on_exit(uptime);
+  if (!d.restart) {
+    log_->error("{}. Controller restart limit ({}) reached (c.Cluster.controller_restart_limit): "
+                "it stopped {} times in a row within {:.0f} s of its start. Shutting down.",
+                e.message, controller_restarts_.limit(), controller_restarts_.limit() + 1,
+                s_.controller_restart_reset);
+    stop_all("controller stopped");
+    return;
+  }
+  log_->warn("{}. Restarting the controller with --restore in {:.1f} s (restart {} of at most {} "
+             "in a row); the engines keep running",
+             e.message, d.after.count() / 1000.0, d.attempt, controller_restarts_.limit());
+  controller_.reset();
+  controller_restart_due_ = now + d.after;
+}
+
+void ClusterRunner::restart_controller() {
+  controller_restart_due_.reset();
+  controller_ = make_controller_launcher(restore_settings_,
+                                         launch_context(restore_settings_, profile_, log_));
+  try {
+    controller_->start();
+  } catch (const std::exception& e) {
+    log_->error("The controller could not be restarted: {}. Shutting down.", e.what());
+    controller_.reset();
+    stop_all("controller restart failed");
+    return;
+  }
+  // It was ready before; its connection files and ports are the same (--restore reuses them).
+  controller_->ready();
+  controller_started_ = std::chrono::steady_clock::now();
+  record_.controller = controller_->state();
+  write_record();
+  log_->info("Restarted the controller");
 }
 
 void ClusterRunner::tick() {
   if (stopping_) return;
   auto now = std::chrono::steady_clock::now();
+  if (controller_restart_due_ && now >= *controller_restart_due_) restart_controller();
   if (controller_) {
     poll_controller(now);
     if (stopping_) return;
@@ -203,8 +254,7 @@ void ClusterRunner::poll_controller(TimePoint now) {
         if (!controller_ready_) {
           fail_start(e.message);
         } else {
-          log_->warn("{}. Shutting down.", e.message);
-          stop_all("controller stopped");
+          on_controller_stopped(e, now);
         }
         return;
     }

@@ -47,6 +47,10 @@ class ClusterRunner {
   };
 
   bool start_controller();
+  // The controller stopped after it was ready: restart it (c.Cluster.controller_restart_limit)
+  // or stop the cluster.
+  void on_controller_stopped(const LauncherEvent& e, TimePoint now);
+  void restart_controller();
   void tick();
   void check_readiness(TimePoint now);
   void watch_client_file();
@@ -76,6 +80,10 @@ class ClusterRunner {
   ClusterRecord record_;
   std::filesystem::path cluster_file_;
   std::unique_ptr<ControllerLauncher> controller_;
+  TimePoint controller_started_{};
+  EngineRestartPolicy controller_restarts_;
+  std::optional<TimePoint> controller_restart_due_;
+  ClusterSettings restore_settings_;  // s_ with --restore, for restarted controllers
   std::vector<LaunchedSet> sets_;
   std::unique_ptr<RegistrationProbe> probe_;
   std::string probe_client_text_;

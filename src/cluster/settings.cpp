@@ -178,15 +178,21 @@ ClusterSettings resolve_settings(const ipp::config::LoadedConfig& config,
   s.delay = o.delay ? *o.delay : get_or<double>(config, {"Cluster"}, "delay", 1.0);
   s.early_shutdown =
       get_or<double>(config, {"IPClusterStart", "IPClusterEngines"}, "early_shutdown", 30.0);
-  for (auto [field, name] : {std::pair{&s.engine_restart_delay, "engine_restart_delay"},
-                             std::pair{&s.engine_restart_reset, "engine_restart_reset"}}) {
+  for (auto [field, name] :
+       {std::pair{&s.engine_restart_delay, "engine_restart_delay"},
+        std::pair{&s.engine_restart_reset, "engine_restart_reset"},
+        std::pair{&s.controller_restart_delay, "controller_restart_delay"},
+        std::pair{&s.controller_restart_reset, "controller_restart_reset"}}) {
     *field = get_or<double>(config, {"Cluster", "IPClusterStart", "IPClusterEngines"}, name, *field);
     if (*field < 0) throw ipp::config::ConfigError(std::string("c.Cluster.") + name + " must be >= 0");
   }
-  s.engine_restart_limit = get_or<int>(config, {"Cluster", "IPClusterStart", "IPClusterEngines"},
-                                       "engine_restart_limit", 0);
-  if (s.engine_restart_limit < 0) {
-    throw ipp::config::ConfigError("c.Cluster.engine_restart_limit must be >= 0 (0: no restarts)");
+  for (auto [field, name] : {std::pair{&s.engine_restart_limit, "engine_restart_limit"},
+                             std::pair{&s.controller_restart_limit, "controller_restart_limit"}}) {
+    *field = get_or<int>(config, {"Cluster", "IPClusterStart", "IPClusterEngines"}, name, 0);
+    if (*field < 0) {
+      throw ipp::config::ConfigError(std::string("c.Cluster.") + name +
+                                     " must be >= 0 (0: no restarts)");
+    }
   }
   s.daemonize = o.daemonize ? *o.daemonize
                             : get_or<bool>(config, {"IPClusterStart", "IPClusterEngines"},

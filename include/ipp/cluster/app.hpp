@@ -91,6 +91,12 @@ struct ClusterSettings {
   int engine_restart_limit = 0;
   double engine_restart_delay = 1.0;
   double engine_restart_reset = 60.0;
+  // Controller restarts (c.Cluster.controller_restart_*), same rules; the new controller gets
+  // --restore so that running engines keep their ids. 0 = off: ipcluster stops with its
+  // controller, as Python's does.
+  int controller_restart_limit = 0;
+  double controller_restart_delay = 1.0;
+  double controller_restart_reset = 60.0;
   bool daemonize = false;
   double connection_info_timeout = 60.0;
   std::vector<std::string> controller_cmd;

@@ -9,7 +9,8 @@
 // `delay`, 2 x `delay`, 4 x `delay`, ... (at most `max_delay`), and not at all once `limit`
 // replacements in a row have died young.
 //
-// Sans-I/O: takes (event, now), returns decisions; one per engine set, owned by the runner.
+// Sans-I/O: takes (event, now), returns decisions; one per engine set, owned by the runner, and
+// one for the controller (c.Cluster.controller_restart_*).
 #include <ipp/util/clock.hpp>
 
 #include <chrono>

@@ -143,6 +143,30 @@ TEST(Settings, UnsupportedLauncherIsConfigError) {
   EXPECT_THROW(resolve_settings(cfg, *r.options, "/p"), ipp::config::ConfigError);
 }
 
+TEST(Settings, RestartLimitsAndTheirErrors) {
+  ipp::config::LoadedConfig cfg;
+  cfg.tree = ipp::config::ConfigTree::parse(R"({"Cluster": {
+    "controller_restart_limit": 3, "controller_restart_delay": 0.5,
+    "engine_restart_limit": 2}})");
+  auto r = parse({"start"});
+  ASSERT_TRUE(r.options);
+  auto s = resolve_settings(cfg, *r.options, "/p");
+  EXPECT_EQ(s.controller_restart_limit, 3);
+  EXPECT_DOUBLE_EQ(s.controller_restart_delay, 0.5);
+  EXPECT_DOUBLE_EQ(s.controller_restart_reset, 60.0);
+  EXPECT_EQ(s.engine_restart_limit, 2);
+  for (const char* bad : {R"({"Cluster": {"controller_restart_limit": -1}})",
+                          R"({"Cluster": {"controller_restart_delay": -0.1}})"}) {
+    cfg.tree = ipp::config::ConfigTree::parse(bad);
+    try {
+      (void)resolve_settings(cfg, *r.options, "/p");
+      FAIL() << "expected ConfigError for " << bad;
+    } catch (const ipp::config::ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("c.Cluster.controller_restart_"), std::string::npos);
+    }
+  }
+}
+
 TEST(Settings, StripHome) {
   EXPECT_EQ(strip_home("/home/u/.ipython/profile_x", "/home/u"), ".ipython/profile_x");
   EXPECT_EQ(strip_home("/home/u/.ipython/profile_x", "/home/u/"), ".ipython/profile_x");
