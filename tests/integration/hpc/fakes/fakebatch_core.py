@@ -208,6 +208,11 @@ def start_task(ctx: Ctx, job: dict, index, argv: list[str], env: dict, stdout: s
             if task == 0:
                 try:
                     os.setpgid(0, 0)
+                    # A job starts with default signal dispositions, as under a real batch
+                    # system, even when the submitting shell ran in the background (SIGINT and
+                    # SIGQUIT ignored, which a shell's trap then cannot undo).
+                    for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGHUP):
+                        signal.signal(sig, signal.SIG_DFL)
                     os.dup2(out, 1)
                     os.dup2(err, 2)
                     os.closerange(3, 65536)
