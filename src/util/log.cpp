@@ -115,4 +115,25 @@ bool RateLimit::allow() {
   return false;
 }
 
+std::string printable(std::string_view bytes, std::size_t max) {
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  const std::size_t n = std::min(bytes.size(), max);
+  out.reserve(n + 16);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto c = static_cast<unsigned char>(bytes[i]);
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c >= 0x20 && c < 0x7f) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += "\\x";
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  if (bytes.size() > n) out += "...(+" + std::to_string(bytes.size() - n) + " bytes)";
+  return out;
+}
+
 }  // namespace ipp::log

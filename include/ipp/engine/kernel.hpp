@@ -9,6 +9,7 @@
 // to ControlActions, which runs it on the main thread and calls back. Both are created once the
 // engine is registered and live until it stops.
 #include <ipp/engine/interpreter.hpp>
+#include <ipp/util/log.hpp>
 #include <ipp/wire/message.hpp>
 #include <ipp/wire/session.hpp>
 
@@ -123,6 +124,7 @@ class ShellHandler {
   wire::Session& session_;
   MsgIds& ids_;
   bool stop_on_error_ = false;
+  log::RateLimit unknown_limit_;  // "Unknown message type" warnings
 };
 
 // What control requests need from the rest of the engine.
@@ -162,6 +164,7 @@ class ControlHandler {
   ControlActions& actions_;
   wire::Session& session_;
   MsgIds& ids_;
+  log::RateLimit unknown_limit_;  // unknown control message types
 };
 
 }  // namespace ipp::engine

@@ -24,6 +24,11 @@ void init(const std::string& app, spdlog::level::level_enum level, const std::st
 // component that uses them.
 std::shared_ptr<spdlog::logger> get(const std::string& component);
 
+// Bytes from the wire (identities, ids, message types) made safe for a log line: printable ASCII
+// stays, a backslash and every other byte become \\ and \xNN, and past `max` bytes the rest is
+// cut and counted ("...(+N bytes)"). A log line never carries raw binary or a forged newline.
+std::string printable(std::string_view bytes, std::size_t max = 120);
+
 // Rate limiter for per-message warnings: allow() is true at most once per `period`; after an
 // allowed call, suppressed() tells how many calls were refused between it and the one before.
 class RateLimit {

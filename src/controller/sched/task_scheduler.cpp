@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include <ipp/wire/errors.hpp>
+
 namespace ipp::controller::sched {
 
 namespace {
@@ -47,6 +49,41 @@ TaskSpec TaskSpec::from_metadata(std::string msg_id, const wire::Json& md) {
   parse_dep("after", spec.after);
   parse_dep("follow", spec.follow);
   return spec;
+}
+
+std::optional<RequestError> check_task_request(std::string_view msg_type, const wire::Json& md) {
+  if (msg_type != "apply_request" && msg_type != "execute_request") {
+    return RequestError{"ValueError", "the task scheduler runs apply_request and execute_request "
+                                      "messages, not " + wire::python_repr(msg_type)};
+  }
+  if (!md.is_object()) return std::nullopt;
+  auto type_error = [](const char* key, const char* want, const wire::Json& v) {
+    return RequestError{"TypeError", std::string("metadata '") + key + "' must be " + want +
+                                         ", not " + v.type_name()};
+  };
+  if (auto it = md.find("targets"); it != md.end() && !it->is_null() && !it->is_string()) {
+    const bool uuids = it->is_array() && std::all_of(it->begin(), it->end(),
+                                                     [](const auto& t) { return t.is_string(); });
+    if (!uuids) return type_error("targets", "a list of engine uuids", *it);
+  }
+  if (auto it = md.find("retries"); it != md.end() && !it->is_null()) {
+    const bool integral = it->is_number_integer() ||
+                          (it->is_number_float() && std::isfinite(it->get<double>()) &&
+                           std::floor(it->get<double>()) == it->get<double>());
+    if (!integral) return type_error("retries", "an integer", *it);
+    if (it->get<double>() < 0) {
+      return RequestError{"ValueError", "metadata 'retries' must be >= 0, not " + it->dump()};
+    }
+  }
+  if (auto it = md.find("timeout"); it != md.end() && !it->is_null()) {
+    if (!it->is_number() || !std::isfinite(it->get<double>())) {
+      return type_error("timeout", "a number of seconds", *it);
+    }
+    if (it->get<double>() < 0) {
+      return RequestError{"ValueError", "metadata 'timeout' must be >= 0, not " + it->dump()};
+    }
+  }
+  return std::nullopt;
 }
 
 // ------------------------------------------------------------------------------ TaskScheduler

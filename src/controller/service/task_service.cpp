@@ -134,6 +134,10 @@ void TaskService::from_client() {
       }
       if (const Json* l = request_md_scan_.find("label")) label = *l;
     }
+    if (auto why = sched::check_task_request(request_header_scan_.string_or("msg_type"), md)) {
+      refuse(std::string(raw->identity(0)), wire::view(raw->frames[env.header()]), *why);
+      continue;
+    }
     auto spec = sched::TaskSpec::from_metadata(msg_id, md);
     auto actions = scheduler_->submit(std::move(spec), now);
     // the usual case: the task goes to an engine at once, and its copy tells the hub where
@@ -251,6 +255,23 @@ void TaskService::fail(const std::string& msg_id, const std::string& ename,
   Frames out = session_.serialize(std::move(m));
   monitor_authenticated(kAuthenticatedTaskOut, out, std::nullopt);
   net::send_frames(client_, std::move(out));
+}
+
+void TaskService::refuse(const std::string& client_id, std::string_view header_text,
+                         const sched::RequestError& why) {
+  ++refused_;
+  if (refused_limit_.allow()) {
+    log_->warn("refusing a request on the task port from client {}: {}: {} ({} refused in all)",
+               log::printable(client_id), why.ename, log::printable(why.evalue, 200), refused_);
+  }
+  wire::Message m;
+  m.header = session_.make_header(wire::msg::kApplyReply);
+  auto header = wire::Session::unpack(header_text);  // scanned already: it parses
+  m.parent_header = header ? std::move(header).value() : Json::object();
+  m.metadata = Json{{"status", "error"}, {"dependencies_met", true}};
+  m.content = wire::wrap_exception(why.ename, why.evalue, "task scheduler");
+  m.identities = {client_id};
+  net::send_frames(client_, session_.serialize(std::move(m)));
 }
 
 void TaskService::apply(sched::Actions&& actions, Frames* reply,

@@ -60,6 +60,11 @@ class TaskService {
   void send_to_engine(const std::string& msg_id, const std::string& engine, bool tell_hub);
   void fail(const std::string& msg_id, const std::string& ename, const std::string& evalue,
             const std::string* engine);
+  // Answers a request that is not a task (sched::check_task_request) without queueing it.
+  void refuse(const std::string& client_id, std::string_view header_text,
+              const sched::RequestError& why);
+  log::RateLimit refused_limit_;
+  std::size_t refused_ = 0;
   void monitor(std::string_view topic, const wire::Frames& frames);
   // A copy of a message this thread authenticated (or built), with the fields read from it.
   void monitor_authenticated(std::string_view topic, const wire::Frames& frames,
@@ -82,7 +87,7 @@ class TaskService {
   std::shared_ptr<spdlog::logger> log_;
   log::RateLimit bad_limit_;
   // The fields read from each message part on the per-task path, without a JSON tree.
-  wire::FieldScan request_header_scan_{"msg_id", "date", "session"};
+  wire::FieldScan request_header_scan_{"msg_id", "date", "session", "msg_type"};
   wire::FieldScan reply_header_scan_{"date"};
   wire::FieldScan request_md_scan_{"targets", "retries", "timeout", "after", "follow", "label"};
   wire::FieldScan parent_scan_{"msg_id"};

@@ -1,6 +1,7 @@
 #include <ipp/engine/kernel.hpp>
 #include <ipp/util/ids.hpp>
 #include <ipp/util/log.hpp>
+#include <ipp/wire/errors.hpp>
 #include <ipp/wire/msg_types.hpp>
 
 #include <unistd.h>
@@ -114,6 +115,20 @@ Json internal_error(const EngineIdentity& engine, std::string_view method, std::
   return c;
 }
 
+bool is_request(std::string_view type) {
+  constexpr std::string_view kSuffix = "_request";
+  return type.size() > kSuffix.size() && type.substr(type.size() - kSuffix.size()) == kSuffix;
+}
+
+// The error content for a request type this engine does not handle.
+Json unknown_type_error(const EngineIdentity& engine, std::string_view channel,
+                        std::string_view type) {
+  Json c = internal_error(engine, channel, "Unknown message type: " + wire::python_repr(type));
+  c["ename"] = "ValueError";
+  c["traceback"] = Json::array({"ValueError: " + c["evalue"].get<std::string>()});
+  return c;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------- ShellHandler
@@ -201,10 +216,18 @@ void ShellHandler::handle(wire::Message&& request, const Reply& reply, bool queu
     publish_status("idle");
     return;
   } else {
-    // ipykernel: "Unknown message type" and no reply; busy/idle are still published
-    spdlog::warn("Unknown message type: '{}'", type);
-    publish_status("idle");
-    return;
+    // ipykernel logs "Unknown message type" and answers nothing, which leaves the sender of a
+    // request waiting for good: a request gets an error reply instead (other kinds, such as
+    // comm messages, expect none).
+    if (unknown_limit_.allow()) {
+      spdlog::warn("Unknown message type: '{}' ({} more since the last report)",
+                   log::printable(type), unknown_limit_.suppressed());
+    }
+    if (!is_request(type)) {
+      publish_status("idle");
+      return;
+    }
+    content = unknown_type_error(engine_, "shell", type);
   }
 
   publisher_.flush_streams_and_wait();
@@ -337,7 +360,14 @@ void ControlHandler::handle(wire::Message&& request, const Reply& reply) {
     reply(make_reply(request, msg::kKernelInfoReply, actions_.kernel_info(),
                      engine_md(engine_.uuid)));
   } else {
-    spdlog::error("UNKNOWN CONTROL MESSAGE TYPE: '{}'", type);
+    if (unknown_limit_.allow()) {
+      spdlog::error("UNKNOWN CONTROL MESSAGE TYPE: '{}' ({} more since the last report)",
+                    log::printable(type), unknown_limit_.suppressed());
+    }
+    if (is_request(type)) {
+      Json content = unknown_type_error(engine_, "control", type);
+      reply(make_reply(request, reply_type(type), std::move(content), engine_md(engine_.uuid)));
+    }
   }
   publish_status(request.header, "idle");
 }

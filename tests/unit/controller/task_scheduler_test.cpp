@@ -560,3 +560,38 @@ TEST(TaskScheduler, ReplyToARestoredWaitingTaskIsAccepted) {
   s4.submit(spec("two"), t0);
   EXPECT_TRUE(s4.reply("two", "e1", true, true, t0).empty());
 }
+
+TEST(CheckTaskRequest, RefusesWhatIsNotATask) {
+  EXPECT_FALSE(check_task_request("apply_request", Json::object()));
+  EXPECT_FALSE(check_task_request("execute_request", Json::object()));
+  // What Python's clients send.
+  EXPECT_FALSE(check_task_request("apply_request", Json{{"targets", Json::array({"u1", "u2"})},
+                                                        {"retries", 2},
+                                                        {"timeout", nullptr},
+                                                        {"after", Json::array()},
+                                                        {"follow", Json::array()}}));
+  EXPECT_FALSE(check_task_request("apply_request", Json{{"timeout", 2.5}, {"targets", "u1"}}));
+  auto e = check_task_request("frobnicate_request", Json::object());
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->ename, "ValueError");
+  EXPECT_NE(e->evalue.find("'frobnicate_request'"), std::string::npos);
+  struct Case {
+    Json md;
+    const char* ename;
+    const char* says;
+  };
+  for (const auto& c : std::vector<Case>{
+           {Json{{"targets", 5}}, "TypeError", "'targets' must be a list of engine uuids, not number"},
+           {Json{{"targets", Json::array({"u", 1})}}, "TypeError", "'targets'"},
+           {Json{{"retries", -1}}, "ValueError", "'retries' must be >= 0, not -1"},
+           {Json{{"retries", "3"}}, "TypeError", "'retries' must be an integer, not string"},
+           {Json{{"retries", 1.5}}, "TypeError", "'retries'"},
+           {Json{{"timeout", "soon"}}, "TypeError", "'timeout' must be a number of seconds"},
+           {Json{{"timeout", -2}}, "ValueError", "'timeout' must be >= 0"},
+           {Json{{"timeout", true}}, "TypeError", "not boolean"}}) {
+    auto err = check_task_request("apply_request", c.md);
+    ASSERT_TRUE(err) << c.md.dump();
+    EXPECT_EQ(err->ename, c.ename) << c.md.dump();
+    EXPECT_NE(err->evalue.find(c.says), std::string::npos) << err->evalue;
+  }
+}

@@ -69,3 +69,9 @@ TEST(LogRateLimit, AllowsOncePerPeriod) {
 
 }  // namespace
 }  // namespace ipp
+
+TEST(LogPrintable, EscapesBinaryAndNewlinesAndCutsLongInput) {
+  EXPECT_EQ(ipp::log::printable("apply_request"), "apply_request");
+  EXPECT_EQ(ipp::log::printable(std::string("\x00\xff\nA\\", 5)), "\\x00\\xff\\x0aA\\\\");
+  EXPECT_EQ(ipp::log::printable(std::string(200, 'x'), 10), "xxxxxxxxxx...(+190 bytes)");
+}

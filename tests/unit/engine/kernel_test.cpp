@@ -209,10 +209,17 @@ TEST_F(KernelTest, ExecuteErrorRequestsStopOnError) {
   EXPECT_FALSE(shell_.take_stop_on_error());
 }
 
-TEST_F(KernelTest, UnknownShellTypeHasNoReply) {
-  auto replies = handle(request("comm_msg"));
+TEST_F(KernelTest, UnknownShellRequestGetsAnErrorReplyOtherKindsNone) {
+  auto replies = handle(request("comm_msg"));  // not a request: nothing to answer
   EXPECT_TRUE(replies.empty());
   EXPECT_EQ(pub_.statuses(), (std::vector<std::string>{"busy", "idle"}));
+  replies = handle(request(std::string("bogus\n\x01_request")));
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].msg_type(), "bogus\n\x01_reply");
+  EXPECT_EQ(replies[0].content["status"], "error");
+  EXPECT_EQ(replies[0].content["ename"], "ValueError");
+  EXPECT_EQ(replies[0].content["evalue"], "Unknown message type: 'bogus\\n\\x01_request'");
+  EXPECT_EQ(replies[0].metadata["status"], "error");
 }
 
 TEST_F(KernelTest, KernelInfoOnShell) {
@@ -313,7 +320,10 @@ TEST_F(ControlTest, KernelInfoAndUnknown) {
   ASSERT_EQ(replies.size(), 1u);
   EXPECT_EQ(replies[0].msg_type(), "kernel_info_reply");
   replies = control(request("debug_request"));
-  EXPECT_TRUE(replies.empty());
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].msg_type(), "debug_reply");
+  EXPECT_EQ(replies[0].content["ename"], "ValueError");
+  EXPECT_TRUE(control(request("comm_msg")).empty());
 }
 
 // -------------------------------------------------------------------------- helpers

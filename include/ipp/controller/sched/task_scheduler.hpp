@@ -39,6 +39,7 @@
 #include <optional>
 #include <queue>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <variant>
@@ -60,6 +61,19 @@ struct TaskSpec {
   // taken as one uuid; non-numeric timeout/retries count as absent.
   static TaskSpec from_metadata(std::string msg_id, const wire::Json& metadata);
 };
+
+// Why a signed request on the task port cannot be a task: a msg_type the scheduler does not
+// schedule, or metadata of the wrong type or range (targets not a list of uuids, retries not a
+// non-negative integer, timeout not a non-negative number). The scheduler answers such a request
+// with this error at once and never queues it, so it cannot hold an engine's slot. (Python's
+// forwards it, and an engine that never answers it blocks its slot for good.) Dependencies are
+// checked by the scheduler itself (InvalidDependency).
+struct RequestError {
+  std::string ename;
+  std::string evalue;
+};
+std::optional<RequestError> check_task_request(std::string_view msg_type,
+                                               const wire::Json& metadata);
 
 struct Dispatch {
   std::string msg_id;
