@@ -203,7 +203,8 @@ void Engine::on_registration_reply() {
     }
     wire::Message& reply = decoded.value();
     if (reply.msg_type() != msg::kRegistrationReply) {
-      spdlog::warn("Unexpected message on the registration socket: {}", reply.msg_type());
+      spdlog::warn("Unexpected message on the registration socket: {}",
+                   log::printable(reply.msg_type()));
       continue;
     }
     main_.cancel(registration_timer_);

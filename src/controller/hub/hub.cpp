@@ -193,7 +193,7 @@ void Hub::register_engine(const std::vector<std::string>& route, const Message& 
   on_connection_events();
   auto admission = registry_.admit(uuid, requested, std::chrono::steady_clock::now());
   if (!admission.error.empty()) {
-    log_->error("registration::uuid {} in use", uuid);
+    log_->error("registration::uuid {} in use", log::printable(uuid));
     send_reply(route, msg::kRegistrationReply, wire::wrap_key_error(admission.error),
                Json::object());
     return;
@@ -201,7 +201,7 @@ void Hub::register_engine(const std::vector<std::string>& route, const Message& 
   if (admission.id_changed) {
     log_->warn("engine id {} requested, but it is in use; assigning {}", *requested, admission.id);
   }
-  log_->info("client::client {} requested registration", uuid);
+  log_->info("client::client {} requested registration", log::printable(uuid));
   Json reply{{"id", admission.id},
              {"status", "ok"},
              {"hb_period", options_.ping_ms},
@@ -255,7 +255,7 @@ void Hub::sched_event(const char* what, const std::string& uuid) {
 }
 
 void Hub::engine_gone(int id, const std::string& uuid, Departure why) {
-  if (why == Departure::HeartFailure) log_->warn("heartbeat::Heart {} failed :(", uuid);
+  if (why == Departure::HeartFailure) log_->warn("heartbeat::Heart {} failed :(", log::printable(uuid));
   log_->info("registration::unregister_engine({}) ({})", id, describe(why));
   save_engine_state_soon();
   // An engine that asked to leave may still be sending its last replies: the scheduler gives
@@ -333,7 +333,7 @@ void Hub::load_engine_state() {
   for (const auto& [id, e] : registry_.engines()) {
     restored_.insert(e.uuid);
     ledger_.engine_added(id);
-    log_->info("restoring engine {}: {}", id, e.uuid);
+    log_->info("restoring engine {}: {}", id, log::printable(e.uuid));
   }
   if (!parsed->state.engines.empty()) {
     log_->info("restored engines that do not answer the heartbeat within {} periods of {} ms "
@@ -438,14 +438,14 @@ void Hub::on_query() {
       } else if (type == "stop_distributed_request") {
         stop_distributed_request(route, m);
       } else {
-        log_->error("Bad Message Type: {}", wire::python_repr(type));
+        log_->error("Bad Message Type: {}", log::printable(wire::python_repr(type)));
         send_reply(route, msg::kHubError,
                    wire::wrap_key_error("Bad Message Type: " + wire::python_repr(type)), m.header);
       }
     } catch (const std::exception& e) {
       // A malformed request (wrong JSON types) must not take the hub down: answer with the
       // error, as Python's hub_error does for a raising handler.
-      log_->error("query {} failed: {}", type, e.what());
+      log_->error("query {} failed: {}", log::printable(type), e.what());
       send_reply(route, msg::kHubError, wire::wrap_exception("TypeError", e.what()), m.header);
     }
   }

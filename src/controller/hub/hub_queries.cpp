@@ -20,7 +20,8 @@ Json wrap_error(const db::DbError& e) { return wire::wrap_exception(e.ename, e.e
 }  // namespace
 
 void Hub::connection_request(const std::vector<std::string>& route, const Message& m) {
-  log_->debug("client::client {} connected", m.header.value("session", std::string("?")));
+  log_->debug("client::client {} connected",
+              log::printable(m.header.value("session", std::string("?"))));
   Json engines = Json::object();
   for (const auto& [id, e] : registry_.engines()) engines[std::to_string(id)] = e.uuid;
   send_reply(route, msg::kConnectionReply, Json{{"status", "ok"}, {"engines", engines}}, m.header);

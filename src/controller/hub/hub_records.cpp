@@ -43,13 +43,14 @@ constexpr std::size_t kRecordFields = 24;
 
 void Hub::db_error(const db::DbError& e, const char* what, const std::string& msg_id) {
   if (db_limit_.allow()) {
-    log_->error("db::DB Error ({}) for {}: {}: {}", what, msg_id, e.ename, e.evalue);
+    log_->error("db::DB Error ({}) for {}: {}: {}", what, log::printable(msg_id), e.ename,
+                log::printable(e.evalue, 300));
   }
 }
 
 bool Hub::culled(const std::string& msg_id, const char* what) {
   if (!db_->culled(msg_id)) return false;
-  log_->debug("{} for {} dropped: its record was culled for size", what, msg_id);
+  log_->debug("{} for {} dropped: its record was culled for size", what, log::printable(msg_id));
   return true;
 }
 
@@ -183,7 +184,7 @@ void Hub::record_request(RequestParts&& r, const char* queue, const std::string*
   std::optional<int> eid;
   if (engine != nullptr) {
     eid = engine_id(*engine);
-    if (!eid) log_->error("queue::target {} not registered", *engine);
+    if (!eid) log_->error("queue::target {} not registered", log::printable(*engine));
   }
   Json fields = Json::object();
   // Room for every field of a record (protocol.md 8.1): the insertion-ordered object is a vector,

@@ -55,7 +55,7 @@ void QueueRelay::from_client() {
     std::string engine(wire::view(frames[0]));
     send_monitor(monitor_, in_topic_, frames);
     if (!net::send_frames(engine_, std::move(frames)) && unroutable_limit_.allow()) {
-      log_->warn("engine {} is not connected; request dropped", engine);
+      log_->warn("engine {} is not connected; request dropped", log::printable(engine));
     }
   }
 }
@@ -158,7 +158,7 @@ void BroadcastScheduler::from_client() {
         if (pending != nullptr) pending->slots[uuid] = {leaf_index, sent};
         ++sent;
       } else {
-        log_->warn("broadcast target {} (engine {}) is not connected", uuid, id);
+        log_->warn("broadcast target {} (engine {}) is not connected", log::printable(uuid), id);
       }
     }
     if (coalescing) {

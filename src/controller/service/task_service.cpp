@@ -118,7 +118,7 @@ void TaskService::from_client() {
       continue;
     }
     if (stored_.count(msg_id) != 0) {
-      if (bad_limit_.allow()) log_->warn("dropping a duplicate task {}", msg_id);
+      if (bad_limit_.allow()) log_->warn("dropping a duplicate task {}", log::printable(msg_id));
       continue;
     }
     // The scheduler reads five metadata fields; a tree of the whole metadata is built only when
@@ -207,7 +207,7 @@ void TaskService::from_engine() {
     if (!scheduler_->knows(msg_id)) {
       // Scheduled by this controller's predecessor (a restart with --restore): nothing to
       // schedule, but the result is the client's and belongs in the task record.
-      log_->debug("reply for task {} scheduled before a restart: passed on", msg_id);
+      log_->debug("reply for task {} scheduled before a restart: passed on", log::printable(msg_id));
       monitor_authenticated(kAuthenticatedTaskOut, raw->frames, std::move(fields));
       net::send_frames(client_, std::move(raw->frames));
       continue;
@@ -227,7 +227,8 @@ void TaskService::send_to_engine(const std::string& msg_id, const std::string& e
   out.push_back(wire::frame(route_of(it->second)));
   for (const auto& f : it->second.frames) out.push_back(net::share(f));
   if (!net::send_frames(engine_, std::move(out))) {
-    log_->warn("engine {} is not connected; task {} not delivered", engine, msg_id);
+    log_->warn("engine {} is not connected; task {} not delivered", log::printable(engine),
+               log::printable(msg_id));
   }
   if (!tell_hub) return;
   Frames track;
@@ -421,7 +422,8 @@ void TaskService::restore_task(Frames&& frames) {
   for (std::size_t i = kWire; i < frames.size(); ++i) s.frames.push_back(std::move(frames[i]));
   stored_.emplace(msg_id, std::move(s));
   ++restored_pending_;
-  log_->debug("task {} restored ({})", msg_id, engine.empty() ? "waiting" : "on " + engine);
+  log_->debug("task {} restored ({})", log::printable(msg_id),
+              engine.empty() ? "waiting" : "on " + log::printable(engine));
   auto spec = sched::TaskSpec::from_metadata(msg_id, md ? *md : Json::object());
   apply(scheduler_->restore(std::move(spec), engine, std::chrono::steady_clock::now()), nullptr);
 }

@@ -166,7 +166,7 @@ void ShellHandler::handle(wire::Message&& request, const Reply& reply, bool queu
 
   bool by_id = aborts_.take(msg_id);
   if (by_id || (queued_abort && type == msg::kExecuteRequest)) {
-    spdlog::info("Aborting {}: {}", msg_id, type);
+    spdlog::info("Aborting {}: {}", log::printable(msg_id), log::printable(type));
     Json status = Json{{"status", "aborted"}};
     Json md = init_metadata(request.metadata, engine_.uuid, iso8601_now());
     finish_metadata(md, status, engine_);
@@ -180,22 +180,23 @@ void ShellHandler::handle(wire::Message&& request, const Reply& reply, bool queu
   Json content;
   wire::Frames buffers;
   if (type == msg::kApplyRequest) {
-    spdlog::info("Handling {}: {}", type, msg_id);
+    spdlog::info("Handling {}: {}", type, log::printable(msg_id));
     try {
       ApplyOutcome out = interpreter_.apply(msg_id, request.buffers);
       content = std::move(out.content);
       buffers = std::move(out.buffers);
     } catch (const std::exception& e) {
-      spdlog::error("apply_request {} failed in the engine: {}", msg_id, e.what());
+      spdlog::error("apply_request {} failed in the engine: {}", log::printable(msg_id), e.what());
       content = internal_error(engine_, "apply", e.what());
       buffers.clear();
     }
   } else if (type == msg::kExecuteRequest) {
-    spdlog::info("Handling {}: {}", type, msg_id);
+    spdlog::info("Handling {}: {}", type, log::printable(msg_id));
     try {
       content = interpreter_.execute(request.content);
     } catch (const std::exception& e) {
-      spdlog::error("execute_request {} failed in the engine: {}", msg_id, e.what());
+      spdlog::error("execute_request {} failed in the engine: {}", log::printable(msg_id),
+                    e.what());
       content = internal_error(engine_, "execute", e.what());
       content["execution_count"] = 0;
       content["user_expressions"] = Json::object();
@@ -295,7 +296,7 @@ void ControlHandler::publish_status(const Json& parent, std::string_view state) 
 
 void ControlHandler::handle(wire::Message&& request, const Reply& reply) {
   const std::string type = request.msg_type();
-  spdlog::debug("Control received: {} {}", type, request.msg_id());
+  spdlog::debug("Control received: {} {}", log::printable(type), log::printable(request.msg_id()));
 
   if (type == msg::kSignalRequest) {
     // What the Python nanny does: signal the engine process and answer from its own session
@@ -309,7 +310,8 @@ void ControlHandler::handle(wire::Message&& request, const Reply& reply) {
       actions_.send_signal(signo);
       content = Json{{"status", "ok"}};
     } else {
-      spdlog::error("Error handling request: '{}': {}: {}", type, ename, evalue);
+      spdlog::error("Error handling request: '{}': {}: {}", log::printable(type), ename,
+                    log::printable(evalue));
       content = Json{{"status", "error"},
                      {"traceback", Json::array({ename + ": " + evalue})},
                      {"ename", ename},
