@@ -1,0 +1,2 @@
+c.IPControllerApp.reuse_files = True
+c.RegistrationFactory.ip = u'*'
