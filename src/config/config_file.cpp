@@ -122,7 +122,7 @@ ConfigTree load_json_config(const fs::path& file) {
   ConfigTree tree;
   try {
     tree = ConfigTree::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // syntax, or a number out of range
     throw ConfigError(file.string() + ": invalid JSON: " + e.what());
   }
   if (!tree.is_object()) {

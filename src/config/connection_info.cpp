@@ -269,7 +269,7 @@ ConnectionInfo read_connection_file(const fs::path& path, ConnectionKind kind) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(ss.str());
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // syntax, or a number out of range
     throw ConfigError(path.string() + ": invalid JSON: " + e.what());
   }
   return ConnectionInfo::from_json(j, kind, path.string());

@@ -135,7 +135,12 @@ class Evaluator {
     for (char ch : s_.substr(start, pos_ - start)) {
       if (ch != '_') digits += ch;
     }
-    if (is_float) return std::stod(digits);
+    if (is_float) {
+      double d = 0;
+      auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), d);
+      if (ec != std::errc() || p != digits.data() + digits.size()) fail("bad number " + digits);
+      return d;
+    }
     long long v = 0;
     auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
     if (ec != std::errc() || p != digits.data() + digits.size()) fail("bad number " + digits);

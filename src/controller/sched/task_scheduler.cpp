@@ -554,8 +554,8 @@ Actions TaskScheduler::engine_unregistered(const std::string& uuid, TimePoint no
   // Queued tasks that could only run on engines that are now gone.
   if (auto t = runnable_targeted_.find(uuid); t != runnable_targeted_.end()) {
     std::vector<Job*> doomed;
-    for (auto& [seq, job] : t->second) {
-      (void)seq;
+    for (auto& entry : t->second) {
+      Job* job = entry.second;  // not a structured binding: clang 14 cannot capture those
       const bool possible = std::any_of(job->targets.begin(), job->targets.end(), [&](auto& x) {
         return !blacklisted(*job, x) && live_.count(x) != 0;
       });

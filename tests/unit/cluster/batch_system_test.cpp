@@ -27,6 +27,9 @@ TEST(BatchTemplate, ErrorsNameTheField) {
   EXPECT_THROW((void)render_template("a { b", ns), TemplateError);
   EXPECT_THROW((void)render_template("{n.__class__}", ns), TemplateError);
   EXPECT_THROW((void)render_template("{n // 0}", ns), TemplateError);
+  // A lone '.' as a number (found by the batch_template fuzz target): an error, not a crash.
+  EXPECT_THROW((void)render_template("{n*.+1}", ns), TemplateError);
+  EXPECT_EQ(render_template("{n*.5}", ns), "0.5");
 }
 
 TEST(BatchTemplate, ShlexJoinMatchesPython) {

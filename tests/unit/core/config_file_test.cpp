@@ -270,6 +270,10 @@ TEST(ConfigFileTest, JsonConfigVersions) {
   EXPECT_NE(broken.find((dir.path() / "broken.json").string() + ": invalid JSON"),
             std::string::npos)
       << broken;
+  // A number beyond a double (found by the config_json fuzz target): a ConfigError, not a crash.
+  write(dir.path() / "huge.json", "{\"A\": {\"b\": 9999999999999999999999E999}}");
+  EXPECT_NE(error_of([&] { load_json_config(dir.path() / "huge.json"); }).find(": invalid JSON"),
+            std::string::npos);
   write(dir.path() / "list.json", "[1]");
   EXPECT_NE(error_of([&] { load_json_config(dir.path() / "list.json"); }).find("holds an object"),
             std::string::npos);

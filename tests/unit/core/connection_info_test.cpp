@@ -217,6 +217,11 @@ TEST(ConnectionInfoTest, MissingOrMistypedKeyNamesFileAndKey) {
   EXPECT_EQ(error_of([&] { read_connection_file(path, ConnectionKind::Client); }),
             path.string() + ": key 'registration' must be a port number, got \"51367\"");
 
+  std::ofstream(path) << "{\"registration\": 1e999}";  // out of range: a ConfigError too
+  EXPECT_EQ(error_of([&] {
+              read_connection_file(path, ConnectionKind::Client);
+            }).rfind(path.string() + ": invalid JSON", 0),
+            0u);
   std::ofstream(path) << "{not json";
   EXPECT_EQ(error_of([&] {
               read_connection_file(path, ConnectionKind::Client);
