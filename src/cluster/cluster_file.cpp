@@ -259,14 +259,15 @@ std::string python_json_dumps(const nlohmann::ordered_json& j) {
 
 void write_cluster_file(const std::filesystem::path& path, const ClusterRecord& record) {
   using std::filesystem::perms;
+  // Private like the connection files: it names the controller, its engines and their jobs.
   ipp::config::write_file_atomic(path, python_json_dumps(record.to_json()),
-                                 perms::owner_read | perms::owner_write | perms::group_read |
-                                     perms::others_read);
+                                 perms::owner_read | perms::owner_write);
 }
 
 std::optional<ClusterRecord> read_cluster_file(const std::filesystem::path& path) {
   std::ifstream in(path);
   if (!in) return std::nullopt;
+  ipp::config::ensure_private_file(path);
   std::stringstream ss;
   ss << in.rdbuf();
   nlohmann::json j;

@@ -10,7 +10,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <spdlog/spdlog.h>
+
 #include <cerrno>
+#include <cstdio>
 #include <climits>
 #include <cstring>
 #include <fstream>
@@ -261,9 +264,28 @@ void write_connection_file(const fs::path& path, const ConnectionInfo& info) {
                     fs::perms::owner_read | fs::perms::owner_write);
 }
 
+bool ensure_private_file(const fs::path& path) {
+  std::error_code ec;
+  const fs::perms now = fs::status(path, ec).permissions();
+  if (ec) return true;  // missing: the reader reports that
+  if ((now & (fs::perms::group_all | fs::perms::others_all)) == fs::perms::none) return true;
+  char was[8];
+  std::snprintf(was, sizeof was, "%04o", static_cast<unsigned>(now & fs::perms::mask));
+  fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace,
+                  ec);
+  if (ec) {
+    spdlog::warn("{} is readable by others (mode {}) and could not be made private: {}",
+                 path.string(), was, ec.message());
+    return false;
+  }
+  spdlog::warn("{} was readable by others (mode {}); set to 0600", path.string(), was);
+  return true;
+}
+
 ConnectionInfo read_connection_file(const fs::path& path, ConnectionKind kind) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw ConfigError(path.string() + ": cannot read: " + std::strerror(errno));
+  ensure_private_file(path);
   std::ostringstream ss;
   ss << in.rdbuf();
   nlohmann::json j;

@@ -67,7 +67,12 @@ void make_dir(const fs::path& p, const fs::perms* mode) {
     const fs::perms now = fs::status(p, ec).permissions();
     if (!ec && (now & fs::perms::mask) != *mode) {
       fs::permissions(p, *mode, fs::perm_options::replace, ec);
-      if (ec) spdlog::warn("Could not set permissions on {}", p.string());
+      if (ec) {
+        spdlog::warn("Could not set permissions on {}", p.string());
+      } else {
+        spdlog::warn("{} had mode {:04o}; set to {:04o}", p.string(),
+                     static_cast<unsigned>(now & fs::perms::mask), static_cast<unsigned>(*mode));
+      }
     }
   }
 }

@@ -58,6 +58,11 @@ std::string disambiguate_ip(const std::string& ip, const std::string& location);
 // True when `location` is this machine's hostname or resolves to one of its addresses.
 bool is_this_machine(const std::string& location);
 
+// A file holding the cluster's key or its layout (connection files, cluster files) must be
+// readable by its owner only: when `path` is open to group or others, it is set to 0600 with a
+// warning naming the file and the mode it had. False when it could not be repaired (warned).
+bool ensure_private_file(const std::filesystem::path& path);
+
 // Writes `text` to `path` atomically (temp file in the same directory, fsync, rename) with `mode`.
 void write_file_atomic(const std::filesystem::path& path, const std::string& text,
                        std::filesystem::perms mode);

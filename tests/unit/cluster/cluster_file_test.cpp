@@ -146,6 +146,16 @@ TEST(ClusterFile, WriteReadAndDiscover) {
   EXPECT_FALSE(read_cluster_file(dir / "security" / "cluster-none.json").has_value());
   std::ofstream(dir / "security" / "cluster-bad.json") << "{not json";
   EXPECT_THROW(read_cluster_file(dir / "security" / "cluster-bad.json"), std::runtime_error);
+  // Written private; a copy opened to others is made private again when read.
+  using std::filesystem::perms;
+  const auto mode = [](const std::filesystem::path& p) {
+    return std::filesystem::status(p).permissions() & perms::mask;
+  };
+  EXPECT_EQ(mode(files[0]), perms::owner_read | perms::owner_write);
+  std::filesystem::permissions(files[0], perms::group_read | perms::others_read,
+                               std::filesystem::perm_options::add);
+  ASSERT_TRUE(read_cluster_file(files[0]).has_value());
+  EXPECT_EQ(mode(files[0]), perms::owner_read | perms::owner_write);
   std::filesystem::remove_all(dir);
 }
 

@@ -171,6 +171,19 @@ TEST(ConnectionInfoTest, ModeIs0600WhateverTheUmaskAndThePreviousFile) {
   EXPECT_NE(slurp(path), "old");
 }
 
+TEST(ConnectionInfoTest, ReadingAFileOpenToOthersMakesItPrivate) {
+  TempDir dir;
+  const fs::path path = dir.path() / "ipcontroller-client.json";
+  write_connection_file(path, client_info());
+  ::chmod(path.c_str(), 0644);  // e.g. copied by hand with cp
+  (void)read_connection_file(path, ConnectionKind::Client);
+  EXPECT_EQ(mode_of(path), 0600u);
+  ::chmod(path.c_str(), 0640);
+  EXPECT_TRUE(ensure_private_file(path));
+  EXPECT_EQ(mode_of(path), 0600u);
+  EXPECT_TRUE(ensure_private_file(dir.path() / "absent.json"));
+}
+
 TEST(ConnectionInfoTest, AtomicWriteLeavesNoTemporaryFile) {
   TempDir dir;
   const fs::path path = dir.path() / "ipcontroller-engine.json";
