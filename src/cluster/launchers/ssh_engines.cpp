@@ -16,9 +16,11 @@ std::string join_pids(const std::vector<long>& pids) {
 }  // namespace
 
 std::string remote_start_command(const RemoteEngineParams& p, const std::string& output_file) {
+  // The connection (with the key) goes only in the 0600 file copied first, which the engine
+  // finds from --profile-dir and --cluster-id: a command line is visible to every user of the
+  // remote host while its shell runs.
   std::string env = "IPP_PROFILE_DIR=" + shell_quote(p.remote_profile_dir) +
-                    " IPP_CLUSTER_ID=" + shell_quote(p.cluster_id) +
-                    " IPP_CONNECTION_INFO=" + shell_quote(p.engine_file_json);
+                    " IPP_CLUSTER_ID=" + shell_quote(p.cluster_id);
   for (const auto& [k, v] : p.environment) env += " " + k + "=" + shell_quote(v);
   std::string cmd;
   for (const auto& a : p.engine_cmd) cmd += shell_quote(a) + " ";

@@ -22,7 +22,7 @@ struct RemoteEngineParams {
   std::vector<std::string> engine_cmd;
   std::vector<std::string> engine_args;
   std::string engine_file_name;   // "ipcontroller[-<id>]-engine.json"
-  std::string engine_file_json;   // its contents, also passed as IPP_CONNECTION_INFO
+  std::string engine_file_json;   // its contents (copied as a 0600 file, never on a command line)
   std::map<std::string, std::string> environment;
   std::string set_id;
 };
