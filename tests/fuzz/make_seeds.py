@@ -51,6 +51,24 @@ def decode_seeds() -> None:
              {"targets": None, "verbose": True}))
 
 
+def hub_query_seeds() -> None:
+    # (type index, content) as tests/fuzz/targets.hpp hub_query reads them
+    seeds = [
+        (0, {"uuid": "1de402a7-5f9d855dd5b8fe49fac533b6", "id": 3}),
+        (1, {"id": 0}),
+        (2, {}),
+        (3, {"targets": None, "verbose": True}),
+        (4, {"msg_ids": ["m0", "m1", "nope"], "status_only": False}),
+        (5, {}),
+        (6, {"query": {"completed": {"$ne": None}}, "keys": ["msg_id", "buffers"]}),
+        (7, {"msg_ids": ["m2"], "engine_ids": []}),
+        (8, {"msg_ids": ["m1"]}),
+        (9, {"x": 1}),
+    ]
+    for i, (kind, content) in enumerate(seeds):
+        put("hub_query", f"q{i}", bytes([kind]) + json.dumps(content).encode())
+
+
 def task_request_seeds() -> None:
     md = [
         {"after": [], "follow": [], "timeout": None, "targets": [], "retries": 0},
@@ -144,6 +162,7 @@ def template_seeds() -> None:
 if __name__ == "__main__":
     decode_seeds()
     task_request_seeds()
+    hub_query_seeds()
     db_query_seeds()
     config_seeds()
     file_seeds()

@@ -21,6 +21,9 @@
 #include <ipp/controller/db/query.hpp>
 #include <ipp/controller/sched/dependency.hpp>
 #include <ipp/controller/sched/task_scheduler.hpp>
+#include <ipp/wire/msg_types.hpp>
+
+#include "controller/hub/hub.hpp"
 
 #include <unistd.h>
 
@@ -135,6 +138,71 @@ inline int db_query(Bytes in) {
       if (k.is_string()) keys.push_back(k.get<std::string>());
     (void)db.find_records(Json::object(), keys);
   }
+  return 0;
+}
+
+// ---- the hub's query handlers, reached through the decoder --------------------------------
+
+// A hub with its sockets bound to inproc endpoints nobody reads, attached to a reactor that
+// never runs: handle_query() runs each handler and its replies go nowhere.
+struct HubRig {
+  zmq::context_t ctx{1};
+  net::Reactor reactor{"fuzz-hub"};
+  wire::SessionConfig config{"fuzz-hub-key", "hmac-sha256", "", "fuzz"};
+  wire::Session client{config};
+  std::unique_ptr<controller::hub::Hub> hub;
+
+  HubRig() {
+    auto bound = [this](zmq::socket_type type, const std::string& name) {
+      zmq::socket_t s(ctx, type);
+      s.set(zmq::sockopt::linger, 0);
+      s.bind("inproc://fuzz-hub-" + name);
+      return s;
+    };
+    controller::hub::HubSockets sockets{
+        bound(zmq::socket_type::router, "query"),  bound(zmq::socket_type::xpub, "notify"),
+        bound(zmq::socket_type::pull, "monitor"),  bound(zmq::socket_type::pub, "ping"),
+        bound(zmq::socket_type::router, "pong"),   bound(zmq::socket_type::pair, "events"),
+        bound(zmq::socket_type::dealer, "resub"),  bound(zmq::socket_type::push, "sched")};
+    controller::hub::HubOptions options;
+    options.session = config;
+    options.ping_ms = 3000;
+    auto db = std::make_unique<controller::db::MemoryTaskDb>();
+    for (int i = 0; i < 3; ++i) {
+      controller::db::TaskRecord r;
+      r.fields = Json{{"msg_id", "m" + std::to_string(i)},
+                      {"header", Json{{"msg_id", "m" + std::to_string(i)},
+                                      {"msg_type", "apply_request"},
+                                      {"session", "s"}}},
+                      {"content", Json::object()},
+                      {"metadata", Json::object()},
+                      {"submitted", "2026-12-04T10:00:00.000000Z"},
+                      {"completed", i == 0 ? Json() : Json("2026-12-04T10:00:01Z")},
+                      {"queue", "task"},
+                      {"engine_uuid", nullptr},
+                      {"result_content", Json{{"status", "ok"}}}};
+      (void)db->add_record("m" + std::to_string(i), std::move(r));
+    }
+    hub = std::make_unique<controller::hub::Hub>(std::move(sockets), options, std::move(db));
+    hub->attach(reactor);
+  }
+};
+
+// The first byte picks the request type (shutdown and the dask hand-over are left out: they end
+// the hub or start processes); the rest is its content, signed with the hub's key.
+inline int hub_query(Bytes in) {
+  if (in.empty()) return 0;
+  static HubRig rig;
+  static const char* kTypes[] = {"registration_request", "unregistration_request",
+                                 "connection_request",   "queue_request",
+                                 "result_request",       "history_request",
+                                 "db_request",           "purge_request",
+                                 "resubmit_request",     "frobnicate_request"};
+  const char* type = kTypes[static_cast<unsigned char>(in[0]) % 10];
+  auto content = json_of(in.substr(1));
+  wire::Message m = rig.client.make(type, content ? *content : Json(std::string(in.substr(1))));
+  m.identities = {"fuzz-client"};
+  rig.hub->handle_query(rig.client.serialize(std::move(m)));
   return 0;
 }
 
@@ -255,6 +323,7 @@ struct Target {
 
 inline constexpr Target kTargets[] = {
     {"decode", decode},           {"task_request", task_request},
+    {"hub_query", hub_query},
     {"db_query", db_query},       {"py_literal", py_literal},
     {"config_py", config_py},     {"config_json", config_json},
     {"cli_value", cli_value},     {"connection_file", connection_file},

@@ -398,56 +398,60 @@ void Hub::on_query() {
   on_monitor();  // answer from the state as of now: take in the task copies waiting first
   Frames frames;
   for (int budget = 0; budget < 1000 && net::recv_frames(s_.query, frames); ++budget) {
-    auto decoded = session_.deserialize(std::move(frames));
-    if (!decoded) {
-      // Python logs "Bad Query Message" and cannot reply; neither do we (no trustworthy parent).
-      if (bad_query_limit_.allow()) {
-        log_->error("Bad Query Message: {}{}", decoded.error().what(),
-                    bad_query_limit_.suppressed()
-                        ? fmt::format(" ({} similar suppressed)", bad_query_limit_.suppressed())
-                        : std::string());
-      }
-      continue;
+    handle_query(std::move(frames));
+  }
+}
+
+void Hub::handle_query(Frames&& frames) {
+  auto decoded = session_.deserialize(std::move(frames));
+  if (!decoded) {
+    // Python logs "Bad Query Message" and cannot reply; neither do we (no trustworthy parent).
+    if (bad_query_limit_.allow()) {
+      log_->error("Bad Query Message: {}{}", decoded.error().what(),
+                  bad_query_limit_.suppressed()
+                      ? fmt::format(" ({} similar suppressed)", bad_query_limit_.suppressed())
+                      : std::string());
     }
-    Message m = std::move(decoded).value();
-    std::string type = m.msg_type();
-    auto route = route_of(m);
-    try {
-      if (type == msg::kRegistrationRequest) {
-        register_engine(route, m);
-      } else if (type == msg::kUnregistrationRequest) {
-        unregister_engine(route, m);
-      } else if (type == msg::kConnectionRequest) {
-        connection_request(route, m);
-      } else if (type == msg::kQueueRequest) {
-        queue_request(route, m);
-      } else if (type == msg::kResultRequest) {
-        result_request(route, m);
-      } else if (type == msg::kHistoryRequest) {
-        history_request(route, m);
-      } else if (type == msg::kDbRequest) {
-        db_request(route, m);
-      } else if (type == msg::kPurgeRequest) {
-        purge_request(route, m);
-      } else if (type == msg::kResubmitRequest) {
-        resubmit_request(route, m);
-      } else if (type == msg::kShutdownRequest) {
-        shutdown_request(route, m);
-      } else if (type == "become_dask_request") {
-        become_dask_request(route, m);
-      } else if (type == "stop_distributed_request") {
-        stop_distributed_request(route, m);
-      } else {
-        log_->error("Bad Message Type: {}", log::printable(wire::python_repr(type)));
-        send_reply(route, msg::kHubError,
-                   wire::wrap_key_error("Bad Message Type: " + wire::python_repr(type)), m.header);
-      }
-    } catch (const std::exception& e) {
-      // A malformed request (wrong JSON types) must not take the hub down: answer with the
-      // error, as Python's hub_error does for a raising handler.
-      log_->error("query {} failed: {}", log::printable(type), e.what());
-      send_reply(route, msg::kHubError, wire::wrap_exception("TypeError", e.what()), m.header);
+    return;
+  }
+  Message m = std::move(decoded).value();
+  std::string type = m.msg_type();
+  auto route = route_of(m);
+  try {
+    if (type == msg::kRegistrationRequest) {
+      register_engine(route, m);
+    } else if (type == msg::kUnregistrationRequest) {
+      unregister_engine(route, m);
+    } else if (type == msg::kConnectionRequest) {
+      connection_request(route, m);
+    } else if (type == msg::kQueueRequest) {
+      queue_request(route, m);
+    } else if (type == msg::kResultRequest) {
+      result_request(route, m);
+    } else if (type == msg::kHistoryRequest) {
+      history_request(route, m);
+    } else if (type == msg::kDbRequest) {
+      db_request(route, m);
+    } else if (type == msg::kPurgeRequest) {
+      purge_request(route, m);
+    } else if (type == msg::kResubmitRequest) {
+      resubmit_request(route, m);
+    } else if (type == msg::kShutdownRequest) {
+      shutdown_request(route, m);
+    } else if (type == "become_dask_request") {
+      become_dask_request(route, m);
+    } else if (type == "stop_distributed_request") {
+      stop_distributed_request(route, m);
+    } else {
+      log_->error("Bad Message Type: {}", log::printable(wire::python_repr(type)));
+      send_reply(route, msg::kHubError,
+                 wire::wrap_key_error("Bad Message Type: " + wire::python_repr(type)), m.header);
     }
+  } catch (const std::exception& e) {
+    // A malformed request (wrong JSON types) must not take the hub down: answer with the
+    // error, as Python's hub_error does for a raising handler.
+    log_->error("query {} failed: {}", log::printable(type), e.what());
+    send_reply(route, msg::kHubError, wire::wrap_exception("TypeError", e.what()), m.header);
   }
 }
 

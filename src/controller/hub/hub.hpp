@@ -74,6 +74,9 @@ class Hub {
   std::function<void()> on_shutdown;
 
   std::size_t engine_count() const { return registry_.engines().size(); }
+  // One message from the registration/query port (identities first), as the reactor hands it
+  // over; public for the fuzz target that drives every query handler without a network.
+  void handle_query(wire::Frames&& frames);
 
  private:
   // sockets
