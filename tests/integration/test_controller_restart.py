@@ -43,14 +43,16 @@ def nap_then_pid(seconds, marker=None):
     return os.getpid()
 
 
-def committed(cluster, msg_ids) -> bool:
+def committed(cluster, msg_ids, completed: bool = True) -> bool:
+    """Whether the SQLite store's file holds these records (completed ones, by default)."""
     path = cluster.profile_dir / "tasks.db"
     if not path.exists():
         return False
+    done = "completed IS NOT NULL AND " if completed else ""
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
         marks = ",".join("?" * len(msg_ids))
-        rows = db.execute(f'SELECT COUNT(*) FROM "ipython-tasks" WHERE completed IS NOT NULL '
-                          f"AND msg_id IN ({marks})", msg_ids).fetchone()
+        rows = db.execute(f'SELECT COUNT(*) FROM "ipython-tasks" WHERE {done}'
+                          f"msg_id IN ({marks})", msg_ids).fetchone()
     return rows[0] == len(msg_ids)
 
 
@@ -134,17 +136,6 @@ def long_once_then_pid(marker, seconds):
     return os.getpid()
 
 
-def recorded(cluster, msg_ids) -> bool:
-    path = cluster.profile_dir / "tasks.db"
-    if not path.exists():
-        return False
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-        marks = ",".join("?" * len(msg_ids))
-        rows = db.execute(f'SELECT COUNT(*) FROM "ipython-tasks" WHERE msg_id IN ({marks})',
-                          msg_ids).fetchone()
-    return rows[0] == len(msg_ids)
-
-
 @pytest.mark.parametrize("engines", ["cpp", "python"])
 def test_load_balanced_tasks_survive_a_restart(engines, tmp_path):
     """Load-balanced tasks waiting in the scheduler, and ones running on engines that die while
@@ -170,7 +161,8 @@ def test_load_balanced_tasks_survive_a_restart(engines, tmp_path):
         waiting = [view.apply_async(interactive(lambda x: x * 3), i) for i in range(6)]
         every = short.msg_ids + retried.msg_ids + doomed.msg_ids + sum(
             (w.msg_ids for w in waiting), [])
-        wait_for(lambda: recorded(cluster, every), 20, message="the requests committed")
+        wait_for(lambda: committed(cluster, every, completed=False), 20,
+                 message="the requests committed")
 
         cluster.controller.popen.send_signal(signal.SIGKILL)
         cluster.controller.popen.wait(scaled(10))

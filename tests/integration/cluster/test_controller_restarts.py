@@ -100,13 +100,19 @@ def test_killed_controller_is_restarted_with_its_engines_and_tasks(env, tmp_path
         wait_for(lambda: not os.path.exists(f"/proc/{p}"), 30, what=f"engine {p} to stop")
 
 
-def test_off_by_default_ipcluster_stops_with_its_controller(env):
+def _start(env, n: int, extra: str = ""):
+    """`ipcluster start -n N --daemonize` with our engines; the profile, its cluster file and
+    ipcluster's pid."""
     ours = str(bin_dir() / "ipengine")
-    prof = env.write_config(extra=f"c.EngineLauncher.engine_cmd = [{ours!r}]\n")
-    r = env.run("start", "-n", "1", "--daemonize", timeout=120)
+    prof = env.write_config(extra=f"c.EngineLauncher.engine_cmd = [{ours!r}]\n" + extra)
+    r = env.run("start", "-n", str(n), "--daemonize", timeout=120)
     assert r.returncode == 0, (r.stdout, r.stderr)
     cluster_file = prof / "security" / "cluster-.json"
-    ipcluster_pid = int((prof / "pid" / "ipcluster.pid").read_text())
+    return prof, cluster_file, int((prof / "pid" / "ipcluster.pid").read_text())
+
+
+def test_off_by_default_ipcluster_stops_with_its_controller(env):
+    prof, cluster_file, ipcluster_pid = _start(env, 1)
     os.kill(json.loads(cluster_file.read_text())["controller"]["state"]["pid"], signal.SIGKILL)
     wait_for(lambda: not os.path.exists(f"/proc/{ipcluster_pid}"), 60, what="ipcluster to stop")
     log = next((prof / "log").glob("ipcluster-*.log")).read_text()
@@ -117,13 +123,7 @@ def test_off_by_default_ipcluster_stops_with_its_controller(env):
 def test_a_controller_stopped_cleanly_is_not_restarted(env):
     """Python's `ipcluster stop` and a client's shutdown stop the controller cleanly (SIGTERM,
     exit 0): the cluster ends with it even with restarts on."""
-    ours = str(bin_dir() / "ipengine")
-    prof = env.write_config(extra=f"c.EngineLauncher.engine_cmd = [{ours!r}]\n"
-                                  "c.Cluster.controller_restart_limit = 2\n")
-    r = env.run("start", "-n", "1", "--daemonize", timeout=120)
-    assert r.returncode == 0, (r.stdout, r.stderr)
-    cluster_file = prof / "security" / "cluster-.json"
-    ipcluster_pid = int((prof / "pid" / "ipcluster.pid").read_text())
+    prof, cluster_file, ipcluster_pid = _start(env, 1, "c.Cluster.controller_restart_limit = 2\n")
     os.kill(json.loads(cluster_file.read_text())["controller"]["state"]["pid"], signal.SIGTERM)
     wait_for(lambda: not os.path.exists(f"/proc/{ipcluster_pid}"), 60, what="ipcluster to stop")
     log = next((prof / "log").glob("ipcluster-*.log")).read_text()
