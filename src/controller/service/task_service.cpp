@@ -2,14 +2,11 @@
 
 #include "monitor_copy.hpp"
 
-#include <ipp/config/connection_info.hpp>
 #include <ipp/net/frames_io.hpp>
 #include <ipp/util/ids.hpp>
 #include <ipp/wire/errors.hpp>
 #include <ipp/wire/msg_types.hpp>
 
-#include <fstream>
-#include <sstream>
 
 namespace ipp::controller::service {
 
@@ -157,7 +154,7 @@ void TaskService::from_client() {
     monitor_authenticated(kAuthenticatedTaskIn, raw->frames, std::move(fields), engine);
     if (const Json* session = request_header_scan_.find("session");
         session != nullptr && session->is_string()) {
-      note_route(session->get_ref<const std::string&>(), raw->identity(0));
+      if (routes_) routes_->note(session->get_ref<const std::string&>(), raw->identity(0));
     }
     Stored s;
     s.client_id = std::string(raw->identity(0));
@@ -299,102 +296,17 @@ void TaskService::apply(sched::Actions&& actions, Frames* reply,
   }
 }
 
-// --- tasks read back from the store after a restart, and the routes to their clients -------
-
-namespace {
-
-constexpr std::size_t kMaxRoutes = 1000;
-
-std::string to_hex(std::string_view bytes) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out.push_back(digits[c >> 4]);
-    out.push_back(digits[c & 15]);
-  }
-  return out;
-}
-
-std::optional<std::string> from_hex(std::string_view text) {
-  if (text.size() % 2 != 0) return std::nullopt;
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  std::string out;
-  for (std::size_t i = 0; i < text.size(); i += 2) {
-    const int hi = nibble(text[i]), lo = nibble(text[i + 1]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out.push_back(static_cast<char>(hi * 16 + lo));
-  }
-  return out;
-}
-
-}  // namespace
+// --- tasks read back from the store after a restart -----------------------------------------
 
 void TaskService::keep_client_routes(std::filesystem::path file, bool load) {
-  routes_file_ = std::move(file);
-  if (!load) return;
-  std::ifstream in(routes_file_);
-  if (!in) return;
-  std::stringstream text;
-  text << in.rdbuf();
-  Json j = Json::parse(text.str(), nullptr, false);
-  const Json clients = j.is_object() ? j.value("clients", Json::object()) : Json();
-  if (!clients.is_object()) {
-    log_->warn("{} is not a client route file; replies to restored tasks may not reach their "
-               "clients", routes_file_.string());
-    return;
-  }
-  for (const auto& [session, hex] : clients.items()) {
-    auto route = hex.is_string() ? from_hex(hex.get<std::string>()) : std::nullopt;
-    if (!route || route->empty() || routes_.count(session) != 0) continue;
-    routes_.emplace(session, *route);
-    route_order_.push_back(session);
-  }
-}
-
-void TaskService::note_route(std::string_view session, std::string_view client_id) {
-  if (routes_file_.empty() || session.empty()) return;
-  auto it = routes_.find(session);
-  if (it != routes_.end()) {
-    if (it->second == client_id) return;  // the usual case: nothing new
-    it->second = std::string(client_id);
-  } else {
-    routes_.emplace(std::string(session), std::string(client_id));
-    route_order_.emplace_back(session);
-    while (route_order_.size() > kMaxRoutes) {
-      routes_.erase(route_order_.front());
-      route_order_.pop_front();
-    }
-  }
-  save_routes();
-}
-
-void TaskService::save_routes() {
-  Json clients = Json::object();
-  for (const auto& session : route_order_) {
-    auto it = routes_.find(session);
-    if (it != routes_.end()) clients[session] = to_hex(it->second);
-  }
-  try {
-    using std::filesystem::perms;
-    config::write_file_atomic(routes_file_, Json{{"clients", clients}}.dump(),
-                              perms::owner_read | perms::owner_write);
-  } catch (const std::exception& e) {
-    if (bad_limit_.allow()) {
-      log_->warn("cannot save the client routes to {}: {}", routes_file_.string(), e.what());
-    }
-  }
+  routes_.emplace(std::move(file), log_);
+  if (load) routes_->load();
 }
 
 const std::string& TaskService::route_of(const Stored& s) const {
-  if (s.session.empty()) return s.client_id;
-  auto it = routes_.find(s.session);
-  return it != routes_.end() ? it->second : s.client_id;
+  if (s.session.empty() || !routes_) return s.client_id;
+  const std::string* route = routes_->find(s.session);
+  return route != nullptr ? *route : s.client_id;
 }
 
 void TaskService::restore_task(Frames&& frames) {
@@ -411,12 +323,12 @@ void TaskService::restore_task(Frames&& frames) {
   Stored s;
   s.session = std::string(wire::view(frames[2]));
   if (s.session.empty()) s.session = " ";  // routed by nothing better than the fallback
-  auto route = routes_.find(s.session);
-  if (route == routes_.end()) {
+  const std::string* route = routes_ ? routes_->find(s.session) : nullptr;
+  if (route == nullptr) {
     log_->warn("task {} restored, but no route to its client (session {}) was saved: its "
                "result will be in the task store only", msg_id, s.session);
   } else {
-    s.client_id = route->second;
+    s.client_id = *route;
   }
   s.frames.reserve(frames.size() - kWire);
   for (std::size_t i = kWire; i < frames.size(); ++i) s.frames.push_back(std::move(frames[i]));

@@ -6,6 +6,7 @@
 // scheduler sends. With the "pure" scheme the engine side is a DEALER and no algorithm runs.
 //
 // Created and bound on the main thread; used only by the task thread afterwards.
+#include "client_routes.hpp"
 #include "monitor_copy.hpp"
 
 #include <ipp/controller/sched/task_scheduler.hpp>
@@ -45,8 +46,6 @@ class TaskService {
   // The route to the client that submitted a stored task (for a restored one, the newest route
   // of its session).
   const std::string& route_of(const Stored& s) const;
-  void note_route(std::string_view session, std::string_view client_id);
-  void save_routes();
   void restore_task(wire::Frames&& frames);
   void from_client();
   void from_engine();
@@ -93,14 +92,7 @@ class TaskService {
   wire::FieldScan parent_scan_{"msg_id"};
   wire::FieldScan reply_md_scan_{"status", "dependencies_met", "engine", "started"};
   std::deque<wire::Frames> pure_pending_;  // requests waiting for a connected engine
-  struct StringHash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-  // Client session -> its routing identity on the task port, oldest first (bounded).
-  std::unordered_map<std::string, std::string, StringHash, std::equal_to<>> routes_;
-  std::deque<std::string> route_order_;
-  std::filesystem::path routes_file_;
+  std::optional<ClientRoutes> routes_;  // when keep_client_routes() was called
   std::size_t restored_pending_ = 0;  // tasks read back from the store, not finished yet
 };
 
