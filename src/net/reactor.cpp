@@ -112,12 +112,21 @@ void Reactor::safely(const char* what, const Handler& fn) {
       stop_requested_ = true;
       return;
     }
-    spdlog::error("[{}] {} handler failed: {}", name_, what, e.what());
+    report_failure(what, e.what());
   } catch (const std::exception& e) {
-    spdlog::error("[{}] {} handler failed: {}", name_, what, e.what());
+    report_failure(what, e.what());
   } catch (...) {
-    spdlog::error("[{}] {} handler failed with an unknown exception", name_, what);
+    report_failure(what, "an unknown exception");
   }
+}
+
+void Reactor::report_failure(const char* what, const std::string& why) {
+  if (!failures_) {
+    failures_ = std::make_unique<log::Tally>(spdlog::default_logger());
+    call_every(failures_->period(), [this] { failures_->flush(); });
+  }
+  failures_->report(spdlog::level::err, std::string("[") + name_ + "] " + what + " handler failure",
+                    [&] { return fmt::format("[{}] {} handler failed: {}", name_, what, why); });
 }
 
 void Reactor::run_timers() {

@@ -4,6 +4,7 @@
 //
 // Owned by the thread that calls run(); every method except post() and stop() must be called
 // on that thread. Handlers never let an exception escape: it is logged and the loop goes on.
+#include <ipp/util/log_tally.hpp>
 #include <ipp/util/clock.hpp>
 
 #include <zmq.hpp>
@@ -72,6 +73,7 @@ class Reactor {
   void drain_posted();
   void handle_signals();
   void safely(const char* what, const Handler& fn);
+  void report_failure(const char* what, const std::string& why);
 
   std::string name_;
   std::vector<Item> items_;
@@ -87,6 +89,9 @@ class Reactor {
   std::vector<Handler> posted_;
   volatile bool running_ = false;
   bool stop_requested_ = false;
+  // Handlers that throw, counted per kind of handler (a throwing handler may throw for every
+  // message of a storm); made at the first failure.
+  std::unique_ptr<log::Tally> failures_;
 };
 
 }  // namespace ipp::net

@@ -57,7 +57,8 @@ Hub::Hub(HubSockets sockets, HubOptions options, std::unique_ptr<db::TaskDb> db)
       session_(options_.session),
       registry_(registry_options(options_), std::chrono::steady_clock::now()),
       ledger_(TaskLedger::Options{options_.recent_completed, options_.completed_window}),
-      log_(log::get("IPController")) {
+      log_(log::get("IPController")),
+      problems_(log_) {
   if (options_.restore) load_engine_state();
 }
 
@@ -81,6 +82,7 @@ void Hub::attach(net::Reactor& reactor) {
   reactor.call_every(std::chrono::milliseconds(options_.ping_ms), [this] { beat(); });
   reactor.call_every(std::chrono::seconds(1),
                      [this] { db_->tick(std::chrono::steady_clock::now()); });
+  reactor.call_every(problems_.period(), [this] { problems_.flush(); });
   beat();
   // Engines restored from the state file get their notifications to the scheduler now.
   for (const auto& [id, e] : registry_.engines()) sched_event("register", e.uuid);
@@ -147,7 +149,9 @@ void Hub::on_pong() {
   auto now = std::chrono::steady_clock::now();
   for (int budget = 0; budget < 10000 && net::recv_frames(s_.hb_pong, frames); ++budget) {
     if (frames.size() != 2) {
-      if (bad_pong_limit_.allow()) log_->warn("heartbeat: malformed pong ({} frames)", frames.size());
+      problems_.report(spdlog::level::warn, "malformed heartbeat pong", [&] {
+        return fmt::format("heartbeat: malformed pong ({} frames)", frames.size());
+      });
       continue;
     }
     std::string_view uuid = wire::view(frames[0]);
@@ -182,7 +186,8 @@ void Hub::on_connection_events() {
 void Hub::register_engine(const std::vector<std::string>& route, const Message& m) {
   const Json& content = m.content;
   if (!content.contains("uuid") || !content["uuid"].is_string()) {
-    log_->error("registration request without uuid; ignored");
+    problems_.report(spdlog::level::err, "registration request without uuid",
+                     [] { return std::string("registration request without uuid; ignored"); });
     return;
   }
   std::string uuid = content["uuid"];
@@ -193,13 +198,18 @@ void Hub::register_engine(const std::vector<std::string>& route, const Message& 
   on_connection_events();
   auto admission = registry_.admit(uuid, requested, std::chrono::steady_clock::now());
   if (!admission.error.empty()) {
-    log_->error("registration::uuid {} in use", log::printable(uuid));
+    problems_.report(spdlog::level::err, "registration of a uuid in use", [&] {
+      return fmt::format("registration::uuid {} in use", log::printable(uuid));
+    });
     send_reply(route, msg::kRegistrationReply, wire::wrap_key_error(admission.error),
                Json::object());
     return;
   }
   if (admission.id_changed) {
-    log_->warn("engine id {} requested, but it is in use; assigning {}", *requested, admission.id);
+    problems_.report(spdlog::level::warn, "registration asking for an engine id in use", [&] {
+      return fmt::format("engine id {} requested, but it is in use; assigning {}", *requested,
+                         admission.id);
+    });
   }
   log_->info("client::client {} requested registration", log::printable(uuid));
   Json reply{{"id", admission.id},
@@ -218,12 +228,17 @@ void Hub::register_engine(const std::vector<std::string>& route, const Message& 
 void Hub::unregister_engine(const std::vector<std::string>&, const Message& m) {
   const Json& id_value = m.content.value("id", Json());
   if (!id_value.is_number_integer()) {
-    log_->error("unregistration request without an engine id; ignored");
+    problems_.report(spdlog::level::err, "unregistration request without an engine id", [] {
+      return std::string("unregistration request without an engine id; ignored");
+    });
     return;
   }
   int id = id_value.get<int>();
   auto events = registry_.unregister(id, Departure::Requested);
-  if (events.empty()) log_->info("registration::Engine {} already unregistered", id);
+  if (events.empty()) {
+    problems_.report(spdlog::level::info, "unregistration of an engine not registered",
+                     [&] { return fmt::format("registration::Engine {} already unregistered", id); });
+  }
   apply(events);
 }
 
@@ -241,7 +256,9 @@ void Hub::apply(const EngineRegistry::Events& events) {
         engine_gone(ev.id, ev.uuid, ev.why);
         break;
       case EngineRegistry::Event::Kind::Purged:
-        log_->warn("registration::purging stalled registration: {}", ev.id);
+        problems_.report(spdlog::level::warn, "stalled registration", [&] {
+          return fmt::format("registration::purging stalled registration: {}", ev.id);
+        });
         break;
     }
   }
@@ -406,12 +423,9 @@ void Hub::handle_query(Frames&& frames) {
   auto decoded = session_.deserialize(std::move(frames));
   if (!decoded) {
     // Python logs "Bad Query Message" and cannot reply; neither do we (no trustworthy parent).
-    if (bad_query_limit_.allow()) {
-      log_->error("Bad Query Message: {}{}", decoded.error().what(),
-                  bad_query_limit_.suppressed()
-                      ? fmt::format(" ({} similar suppressed)", bad_query_limit_.suppressed())
-                      : std::string());
-    }
+    problems_.report(spdlog::level::err, "bad query message", [&] {
+      return fmt::format("Bad Query Message: {}", decoded.error().what());
+    });
     return;
   }
   Message m = std::move(decoded).value();
@@ -443,14 +457,18 @@ void Hub::handle_query(Frames&& frames) {
     } else if (type == "stop_distributed_request") {
       stop_distributed_request(route, m);
     } else {
-      log_->error("Bad Message Type: {}", log::printable(wire::python_repr(type)));
+      problems_.report(spdlog::level::err, "query of an unknown type", [&] {
+        return fmt::format("Bad Message Type: {}", log::printable(wire::python_repr(type)));
+      });
       send_reply(route, msg::kHubError,
                  wire::wrap_key_error("Bad Message Type: " + wire::python_repr(type)), m.header);
     }
   } catch (const std::exception& e) {
     // A malformed request (wrong JSON types) must not take the hub down: answer with the
     // error, as Python's hub_error does for a raising handler.
-    log_->error("query {} failed: {}", log::printable(type), e.what());
+    problems_.report(spdlog::level::err, "query with bad content", [&] {
+      return fmt::format("query {} failed: {}", log::printable(type), e.what());
+    });
     send_reply(route, msg::kHubError, wire::wrap_exception("TypeError", e.what()), m.header);
   }
 }

@@ -15,6 +15,7 @@
 #include <ipp/controller/heartbeat/heart_monitor.hpp>
 #include <ipp/net/reactor.hpp>
 #include <ipp/util/log.hpp>
+#include <ipp/util/log_tally.hpp>
 #include <ipp/wire/session.hpp>
 
 #include <zmq.hpp>
@@ -173,7 +174,7 @@ class Hub {
   EngineRegistry registry_;
   TaskLedger ledger_;
   std::shared_ptr<spdlog::logger> log_;
-  log::RateLimit bad_query_limit_, bad_monitor_limit_, bad_pong_limit_, db_limit_;
+  log::Tally problems_;  // bad input and failing writes, counted per kind
 
   // After a restart with --restore, clients reconnect their notification subscriptions within
   // moments; restored engines that leave in that window (a nanny's unregistration queued while

@@ -42,10 +42,10 @@ constexpr std::size_t kRecordFields = 24;
 }  // namespace
 
 void Hub::db_error(const db::DbError& e, const char* what, const std::string& msg_id) {
-  if (db_limit_.allow()) {
-    log_->error("db::DB Error ({}) for {}: {}: {}", what, log::printable(msg_id), e.ename,
-                log::printable(e.evalue, 300));
-  }
+  problems_.report(spdlog::level::err, "task store error", [&] {
+    return fmt::format("db::DB Error ({}) for {}: {}: {}", what, log::printable(msg_id), e.ename,
+                       log::printable(e.evalue, 300));
+  });
 }
 
 bool Hub::culled(const std::string& msg_id, const char* what) {
@@ -98,9 +98,9 @@ void Hub::on_monitor() {
       decoded = session_.deserialize(std::move(frames), /*record_digest=*/false);
     }
     if (!decoded) {
-      if (bad_monitor_limit_.allow()) {
-        log_->warn("ignoring unverifiable {} traffic: {}", topic, decoded.error().what());
-      }
+      problems_.report(spdlog::level::warn, "unverifiable traffic", [&] {
+        return fmt::format("ignoring unverifiable {} traffic: {}", topic, decoded.error().what());
+      });
       continue;
     }
     Message& m = decoded.value();
@@ -131,10 +131,10 @@ bool Hub::record_task_copy(bool request, service::AuthenticatedCopy& copy) {
   Result<Ok, wire::DecodeError> checked = env ? wire::Session::check(wire::view(f[env->content()]))
                                               : Result<Ok, wire::DecodeError>(env.error());
   if (!checked) {
-    if (bad_monitor_limit_.allow()) {
-      log_->warn("ignoring unverifiable {} traffic: {}", request ? "intask" : "outtask",
-                 checked.error().what());
-    }
+    problems_.report(spdlog::level::warn, "unverifiable traffic", [&] {
+      return fmt::format("ignoring unverifiable {} traffic: {}", request ? "intask" : "outtask",
+                         checked.error().what());
+    });
     return true;
   }
   const wire::Envelope& e = *env;
@@ -184,7 +184,11 @@ void Hub::record_request(RequestParts&& r, const char* queue, const std::string*
   std::optional<int> eid;
   if (engine != nullptr) {
     eid = engine_id(*engine);
-    if (!eid) log_->error("queue::target {} not registered", log::printable(*engine));
+    if (!eid) {
+      problems_.report(spdlog::level::err, "request for an engine not registered", [&] {
+        return fmt::format("queue::target {} not registered", log::printable(*engine));
+      });
+    }
   }
   Json fields = Json::object();
   // Room for every field of a record (protocol.md 8.1): the insertion-ordered object is a vector,
@@ -253,7 +257,8 @@ void Hub::save_result(Message&& m, const std::string& engine_hint) {
 void Hub::record_result(ResultParts&& r) {
   const std::string& msg_id = r.msg_id;
   if (msg_id.empty()) {
-    log_->error("result without a parent msg_id; ignored");
+    problems_.report(spdlog::level::err, "result without a parent msg_id",
+                     [] { return std::string("result without a parent msg_id; ignored"); });
     return;
   }
   if (culled(msg_id, "result")) {

@@ -44,7 +44,7 @@ std::optional<std::string> from_hex(std::string_view text) {
 }  // namespace
 
 ClientRoutes::ClientRoutes(std::filesystem::path file, std::shared_ptr<spdlog::logger> log)
-    : file_(std::move(file)), log_(std::move(log)) {}
+    : file_(std::move(file)), log_(std::move(log)), problems_(log_) {}
 
 void ClientRoutes::load() {
   std::ifstream in(file_);
@@ -99,9 +99,9 @@ void ClientRoutes::save() {
     config::write_file_atomic(file_, wire::Json{{"clients", clients}}.dump(),
                               perms::owner_read | perms::owner_write);
   } catch (const std::exception& e) {
-    if (save_limit_.allow()) {
-      log_->warn("cannot save the client routes to {}: {}", file_.string(), e.what());
-    }
+    problems_.report(spdlog::level::warn, "client routes not saved", [&] {
+      return fmt::format("cannot save the client routes to {}: {}", file_.string(), e.what());
+    });
   }
 }
 

@@ -6,6 +6,7 @@
 //
 // Owning thread: the task thread. Lifetime: the controller's.
 #include <ipp/util/log.hpp>
+#include <ipp/util/log_tally.hpp>
 
 #include <deque>
 #include <filesystem>
@@ -38,7 +39,7 @@ class ClientRoutes {
   std::shared_ptr<spdlog::logger> log_;
   std::unordered_map<std::string, std::string, StringHash, std::equal_to<>> routes_;
   std::deque<std::string> order_;  // oldest first
-  log::RateLimit save_limit_;
+  log::Tally problems_;
 };
 
 }  // namespace ipp::controller::service
