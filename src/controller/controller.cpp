@@ -303,10 +303,11 @@ int run_controller(const ControllerOptions& opt) {
 
   // Relay thread: mux, control, IOPub and broadcast.
   net::Reactor relay_reactor("relay");
-  service::QueueRelay mux("mux", std::move(mux_in), std::move(mux_out), relay_monitor, "in", "out");
+  service::QueueRelay mux("mux", std::move(mux_in), std::move(mux_out), relay_monitor, "in", "out",
+                          session);
   service::QueueRelay control("control", std::move(control_in), std::move(control_out),
-                              relay_monitor, "incontrol", "outcontrol");
-  service::IopubRelay iopub(std::move(iopub_in), std::move(iopub_out), relay_monitor);
+                              relay_monitor, "incontrol", "outcontrol", session);
+  service::IopubRelay iopub(std::move(iopub_in), std::move(iopub_out), relay_monitor, session);
   service::BroadcastScheduler broadcast(std::move(bcast_root), std::move(bcast_leaves), session);
   mux.attach(relay_reactor);
   control.attach(relay_reactor);

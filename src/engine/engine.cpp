@@ -356,12 +356,26 @@ void Engine::start_kernel() {
 void Engine::on_shell_readable() {
   wire::Frames frames;
   while (recv_frames(*shell_, frames)) {
-    auto decoded = session_->deserialize(std::move(frames));
-    if (!decoded) {
-      spdlog::error("Invalid Message: {}", decoded.error().what());
+    auto raw = session_->authenticate(std::move(frames));
+    if (!raw) {
+      spdlog::error("Invalid Message: {}", raw.error().what());
       continue;
     }
-    pending_.push_back(Pending{std::move(decoded).value(), false});
+    auto decoded = session_->parse(std::move(*raw));
+    if (!decoded) {
+      // signed, with a header to answer: an error reply, so the sender (and a scheduler that
+      // counts this engine's tasks) does not wait for good
+      spdlog::error("Invalid Message: {}", decoded.error().what());
+      wire::Message request;
+      for (std::size_t i = 0; i < raw->identity_count(); ++i) {
+        request.identities.emplace_back(raw->identity(i));
+      }
+      request.header_text = wire::view(raw->frames[raw->env.header()]);
+      request.header = std::move(raw->header);
+      pending_.push_back(Pending{std::move(request), false, decoded.error().what()});
+      continue;
+    }
+    pending_.push_back(Pending{std::move(decoded).value(), false, {}});
   }
   if (!pending_.empty() && !process_posted_ && shell_handler_) {
     process_posted_ = true;
@@ -374,7 +388,7 @@ void Engine::abort_queued_executes() {
   wire::Frames frames;
   while (recv_frames(*shell_, frames)) {
     auto decoded = session_->deserialize(std::move(frames));
-    if (decoded) pending_.push_back(Pending{std::move(decoded).value(), false});
+    if (decoded) pending_.push_back(Pending{std::move(decoded).value(), false, {}});
   }
   for (auto& p : pending_) {
     if (p.message.msg_type() == msg::kExecuteRequest) p.queued_abort = true;
@@ -388,9 +402,14 @@ void Engine::process_next() {
   if (pending_.empty()) return;
   Pending next = std::move(pending_.front());
   pending_.pop_front();
-  shell_handler_->handle(
-      std::move(next.message), [this](wire::Message&& r) { send_shell(std::move(r)); },
-      next.queued_abort);
+  if (!next.undecodable.empty()) {
+    shell_handler_->refuse(std::move(next.message), next.undecodable,
+                           [this](wire::Message&& r) { send_shell(std::move(r)); });
+  } else {
+    shell_handler_->handle(
+        std::move(next.message), [this](wire::Message&& r) { send_shell(std::move(r)); },
+        next.queued_abort);
+  }
   if (shell_handler_->take_stop_on_error()) abort_queued_executes();
   // one request per reactor turn, so posted work (clear_request, exit) gets its chance
   if (!pending_.empty() && !process_posted_) {

@@ -21,6 +21,7 @@ const char* to_string(DecodeErrorKind kind) {
     case DecodeErrorKind::InvalidUtf8: return "InvalidUtf8";
     case DecodeErrorKind::InvalidJson: return "InvalidJson";
     case DecodeErrorKind::NotAnObject: return "NotAnObject";
+    case DecodeErrorKind::BadFieldType: return "BadFieldType";
   }
   return "Unknown";
 }
@@ -164,6 +165,22 @@ Message Session::make(std::string_view msg_type, Json content, Json parent, Json
 std::string Session::pack(const Json& j) {
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
+
+namespace {
+
+// The header fields every reader takes as text. A message (or a parent header) where one of
+// them is a number, a list or null is refused here, once, rather than by every reader.
+Result<Ok, DecodeError> check_text_fields(const Json& header, const char* part) {
+  for (const char* field : {"msg_id", "msg_type", "session", "username", "version", "date"}) {
+    const auto it = header.find(field);
+    if (it != header.end() && !it->is_string()) {
+      return DecodeError{DecodeErrorKind::BadFieldType, std::string(part) + "." + field};
+    }
+  }
+  return Ok{};
+}
+
+}  // namespace
 
 Result<Json, DecodeError> Session::unpack(std::string_view bytes) {
   if (!valid_utf8(bytes)) return DecodeError{DecodeErrorKind::InvalidUtf8, {}};
@@ -585,17 +602,15 @@ Result<RawMessage, DecodeError> Session::authenticate(Frames&& frames, bool reco
     err.detail = "header";
     return err;
   }
+  if (auto typed = check_text_fields(*header, "header"); !typed) return typed.error();
   raw->header = std::move(header).value();
   return raw;
 }
 
 Result<Message, DecodeError> Session::parse(RawMessage&& raw) {
+  // `raw` is left as it was when a part does not decode, so the caller can still answer it
   Message m;
   const Envelope& e = raw.env;
-  m.identities.reserve(e.delim);
-  for (std::size_t i = 0; i < e.delim; ++i) m.identities.emplace_back(view(raw.frames[i]));
-  m.header = std::move(raw.header);
-  m.header_text = view(raw.frames[e.header()]);
   static constexpr const char* kNames[] = {"parent_header", "metadata", "content"};
   Json* targets[] = {&m.parent_header, &m.metadata, &m.content};
   for (std::size_t k = 0; k < 3; ++k) {
@@ -607,6 +622,13 @@ Result<Message, DecodeError> Session::parse(RawMessage&& raw) {
     }
     *targets[k] = std::move(part).value();
   }
+  if (auto typed = check_text_fields(m.parent_header, "parent_header"); !typed) {
+    return typed.error();
+  }
+  m.identities.reserve(e.delim);
+  for (std::size_t i = 0; i < e.delim; ++i) m.identities.emplace_back(view(raw.frames[i]));
+  m.header = std::move(raw.header);
+  m.header_text = view(raw.frames[e.header()]);
   for (std::size_t i = e.first_buffer(); i < raw.frames.size(); ++i) {
     m.buffers.push_back(std::move(raw.frames[i]));
   }
@@ -636,6 +658,10 @@ Result<Message, DecodeError> Session::parse_authenticated(Frames&& frames, PrePa
       return err;
     }
     *targets[k] = std::move(part).value();
+  }
+  if (auto typed = check_text_fields(m.header, "header"); !typed) return typed.error();
+  if (auto typed = check_text_fields(m.parent_header, "parent_header"); !typed) {
+    return typed.error();
   }
   m.buffers.reserve(frames.size() - e.first_buffer());
   for (std::size_t i = e.first_buffer(); i < frames.size(); ++i) {

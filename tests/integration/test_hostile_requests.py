@@ -100,3 +100,50 @@ def test_wire_bytes_are_escaped_in_log_lines():
         assert not any(line.startswith(b"2026-01-01") for line in log.splitlines())  # ...escaped
         assert b"\x01" not in log and b"\x7f" not in log
         assert rb"evil\x0a2026-01-01" in log
+
+
+def _signed_raw(session, msg_type, content_bytes):
+    """A correctly signed request whose content frame is not JSON."""
+    header = json.dumps(session.msg_header(msg_type), default=str).encode()
+    parts = [header, b"{}", b"{}", content_bytes]
+    return [b"<IDS|MSG>", session.sign(parts)] + parts, json.loads(header)
+
+
+@pytest.mark.parametrize("engines", ["cpp", "python"])
+def test_requests_that_do_not_decode_are_answered_and_hold_no_slot(engines):
+    """A signed task request whose content does not decode: the scheduler answers it instead of
+    giving it to an engine (which would drop it and hold the slot for good); sent straight to
+    our engine through the mux port, the engine answers it with an error."""
+    with running_cluster(Impl("cpp", engines), 1, f"undecodable-{engines}") as cluster:
+        rc = cluster.clients[0]
+        view = rc.load_balanced_view()
+        sock, session = _socket(cluster, "task")
+        try:
+            for _ in range(3):  # one engine, hwm 1: a held slot would stop the next task
+                frames, header = _signed_raw(session, "apply_request", b"{not json")
+                sock.send_multipart(frames)
+                assert sock.poll(scaled(10) * 1000), "no reply to an undecodable task request"
+                _, parts = session.feed_identities(sock.recv_multipart())
+                reply = session.deserialize(parts)
+                assert reply["parent_header"]["msg_id"] == header["msg_id"]
+                assert reply["content"]["ename"] == "ValueError", reply["content"]
+                assert "cannot be decoded" in reply["content"]["evalue"]
+                assert view.apply_sync(interactive(lambda x: x + 1), 1) == 2
+        finally:
+            sock.close()
+        if engines != "cpp":
+            return
+        uuid = rc._engines[rc.ids[0]]
+        sock, session = _socket(cluster, "mux")
+        try:
+            frames, header = _signed_raw(session, "apply_request", b"[1, 2")
+            sock.send_multipart([uuid.encode()] + frames)
+            assert sock.poll(scaled(10) * 1000), "our engine did not answer an undecodable request"
+            _, parts = session.feed_identities(sock.recv_multipart())
+            reply = session.deserialize(parts)
+            assert reply["msg_type"] == "apply_reply"
+            assert reply["parent_header"]["msg_id"] == header["msg_id"]
+            assert reply["content"]["ename"] == "ValueError", reply["content"]
+            assert rc[:].apply_sync(interactive(lambda: 5)) == [5]
+        finally:
+            sock.close()

@@ -130,6 +130,7 @@ class Engine final : public ControlActions, public InterpreterHost {
   struct Pending {
     wire::Message message;
     bool queued_abort = false;
+    std::string undecodable;  // why a signed request's parts did not decode: answer an error
   };
   std::deque<Pending> pending_;
   bool process_posted_ = false;

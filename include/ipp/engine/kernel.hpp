@@ -107,6 +107,10 @@ class ShellHandler {
   // idle. `queued_abort` answers an execute_request caught by abort_queued (aborted reply + idle).
   void handle(wire::Message&& request, const Reply& reply, bool queued_abort = false);
 
+  // Answers a signed request whose parent header, metadata or content did not decode (`why`)
+  // with an error reply, when it is a request; `request` has its identities and header only.
+  void refuse(wire::Message&& request, std::string_view why, const Reply& reply);
+
   // True (once) after a non-silent execute_request failed with stop_on_error (the default): the
   // caller then aborts the execute_requests already queued, as ipykernel does.
   bool take_stop_on_error();

@@ -28,6 +28,7 @@ enum class DecodeErrorKind {
   InvalidUtf8,         // a JSON frame is not UTF-8
   InvalidJson,         // a JSON frame does not parse
   NotAnObject,         // a JSON frame parses to something other than an object
+  BadFieldType,        // a header field that is text (msg_id, msg_type, session, ...) is not
 };
 
 const char* to_string(DecodeErrorKind kind);
@@ -95,7 +96,8 @@ class Session {
   Result<RawMessage, DecodeError> verify(Frames&& frames, bool record_digest = true);
   // Full decode: authenticate, then parse parent, metadata and content.
   Result<Message, DecodeError> deserialize(Frames&& frames, bool record_digest = true);
-  // Parses the rest of an authenticated raw message (consumes it).
+  // Parses the rest of an authenticated raw message: consumes it when it succeeds, and leaves it
+  // as it was when a part does not decode (so its sender can still be answered).
   static Result<Message, DecodeError> parse(RawMessage&& raw);
   // Decodes frames that another thread of this process has already authenticated (framing
   // checked, signature verified): no signature check, and the parts in `pre` are taken as they

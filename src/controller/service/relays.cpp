@@ -26,18 +26,22 @@ void send_monitor(zmq::socket_t& monitor, std::string_view topic, const Frames& 
 }  // namespace
 
 QueueRelay::QueueRelay(std::string name, zmq::socket_t client, zmq::socket_t engine,
-                       zmq::socket_t& monitor, std::string in_topic, std::string out_topic)
+                       zmq::socket_t& monitor, std::string in_topic, std::string out_topic,
+                       wire::SessionConfig session)
     : name_(std::move(name)),
       client_(std::move(client)),
       engine_(std::move(engine)),
       monitor_(monitor),
       in_topic_(std::move(in_topic)),
       out_topic_(std::move(out_topic)),
-      log_(log::get(name_)) {}
+      session_(std::move(session)),
+      log_(log::get(name_)),
+      problems_(log_) {}
 
 void QueueRelay::attach(net::Reactor& reactor) {
   reactor.add(client_, [this] { from_client(); });
   reactor.add(engine_, [this] { from_engine(); });
+  reactor.call_every(problems_.period(), [this] { problems_.flush(); });
 }
 
 void QueueRelay::from_client() {
@@ -45,17 +49,19 @@ void QueueRelay::from_client() {
   for (int budget = 0; budget < 1000 && net::recv_frames(client_, frames); ++budget) {
     // [client, engine, <IDS|MSG>, ...]: anything shorter cannot be routed.
     if (frames.size() < 3 || wire::view(frames[1]) == wire::kDelimiter) {
-      if (bad_limit_.allow()) {
-        log_->warn("dropping a client message with no engine identity ({} frames)",
-                   frames.size());
-      }
+      problems_.report(spdlog::level::warn, "client message with no engine identity", [&] {
+        return fmt::format("dropping a client message with no engine identity ({} frames)",
+                           frames.size());
+      });
       continue;
     }
     std::swap(frames[0], frames[1]);
     std::string engine(wire::view(frames[0]));
     send_monitor(monitor_, in_topic_, frames);
-    if (!net::send_frames(engine_, std::move(frames)) && unroutable_limit_.allow()) {
-      log_->warn("engine {} is not connected; request dropped", log::printable(engine));
+    if (!net::send_frames(engine_, std::move(frames))) {
+      problems_.report(spdlog::level::warn, "request for an engine that is not connected", [&] {
+        return fmt::format("engine {} is not connected; request dropped", log::printable(engine));
+      });
     }
   }
 }
@@ -64,26 +70,53 @@ void QueueRelay::from_engine() {
   Frames frames;
   for (int budget = 0; budget < 1000 && net::recv_frames(engine_, frames); ++budget) {
     if (frames.size() < 3) {
-      if (bad_limit_.allow()) log_->warn("dropping a short engine message");
+      problems_.report(spdlog::level::warn, "short engine message",
+                       [] { return std::string("dropping a short engine message"); });
       continue;
     }
     std::swap(frames[0], frames[1]);
+    auto checked = session_.verify(std::move(frames));
+    Result<Ok, wire::DecodeError> parts = checked ? forward_check_.run(checked->frames, checked->env)
+                                                  : Result<Ok, wire::DecodeError>(checked.error());
+    if (!parts) {
+      problems_.report(spdlog::level::warn, "bad engine message", [&] {
+        return fmt::format("dropping an engine message for a client: {}", parts.error().what());
+      });
+      continue;
+    }
+    frames = std::move(checked->frames);
     send_monitor(monitor_, out_topic_, frames);
     net::send_frames(client_, std::move(frames));
   }
 }
 
 IopubRelay::IopubRelay(zmq::socket_t engine_sub, zmq::socket_t client_pub,
-                       zmq::socket_t& monitor)
-    : sub_(std::move(engine_sub)), pub_(std::move(client_pub)), monitor_(monitor) {}
+                       zmq::socket_t& monitor, wire::SessionConfig session)
+    : sub_(std::move(engine_sub)),
+      pub_(std::move(client_pub)),
+      monitor_(monitor),
+      session_(std::move(session)),
+      log_(log::get("iopub")),
+      problems_(log_) {}
 
 void IopubRelay::attach(net::Reactor& reactor) {
   reactor.add(sub_, [this] { forward(); });
+  reactor.call_every(problems_.period(), [this] { problems_.flush(); });
 }
 
 void IopubRelay::forward() {
   Frames frames;
   for (int budget = 0; budget < 1000 && net::recv_frames(sub_, frames); ++budget) {
+    auto checked = session_.verify(std::move(frames));
+    Result<Ok, wire::DecodeError> parts = checked ? forward_check_.run(checked->frames, checked->env)
+                                                  : Result<Ok, wire::DecodeError>(checked.error());
+    if (!parts) {
+      problems_.report(spdlog::level::warn, "bad IOPub message", [&] {
+        return fmt::format("dropping an IOPub message: {}", parts.error().what());
+      });
+      continue;
+    }
+    frames = std::move(checked->frames);
     // the hub records output but ignores busy/idle status, two of every task's messages
     if (wire::peek_msg_type(frames) != wire::msg::kStatus) send_monitor(monitor_, "iopub", frames);
     net::send_frames(pub_, std::move(frames));
@@ -95,13 +128,15 @@ BroadcastScheduler::BroadcastScheduler(zmq::socket_t client, std::vector<zmq::so
     : client_(std::move(client)),
       leaves_(std::move(leaves)),
       session_(std::move(session)),
-      log_(log::get("broadcast")) {}
+      log_(log::get("broadcast")),
+      problems_(log_) {}
 
 void BroadcastScheduler::attach(net::Reactor& reactor) {
   reactor.add(client_, [this] { from_client(); });
   for (std::size_t i = 0; i < leaves_.size(); ++i) {
     reactor.add(leaves_[i], [this, i] { from_engine(i); });
   }
+  reactor.call_every(problems_.period(), [this] { problems_.flush(); });
 }
 
 void BroadcastScheduler::from_client() {
@@ -109,13 +144,17 @@ void BroadcastScheduler::from_client() {
   for (int budget = 0; budget < 1000 && net::recv_frames(client_, frames); ++budget) {
     auto raw = session_.authenticate(std::move(frames), /*record_digest=*/true);
     if (!raw) {
-      if (bad_limit_.allow()) log_->warn("dropping a broadcast request: {}", raw.error().what());
+      problems_.report(spdlog::level::warn, "bad broadcast request", [&] {
+        return fmt::format("dropping a broadcast request: {}", raw.error().what());
+      });
       continue;
     }
     const auto& env = raw->env;
     auto metadata = wire::Session::unpack(wire::view(raw->frames[env.metadata()]));
     if (!metadata) {
-      if (bad_limit_.allow()) log_->warn("dropping a broadcast request with bad metadata");
+      problems_.report(spdlog::level::warn, "broadcast request with bad metadata", [] {
+        return std::string("dropping a broadcast request with bad metadata");
+      });
       continue;
     }
     Json md = std::move(metadata).value();
@@ -181,12 +220,15 @@ void BroadcastScheduler::from_engine(std::size_t leaf) {
     // [engine uuid, client route..., <IDS|MSG>, ...]
     auto raw = session_.authenticate(std::move(frames), /*record_digest=*/false);
     if (!raw || raw->identity_count() < 1) {
-      if (bad_limit_.allow()) log_->warn("dropping a bad broadcast reply");
+      problems_.report(spdlog::level::warn, "bad broadcast reply",
+                       [] { return std::string("dropping a bad broadcast reply"); });
       continue;
     }
     auto msg = wire::Session::parse(std::move(raw).value());
     if (!msg) {
-      if (bad_limit_.allow()) log_->warn("dropping a broadcast reply: {}", msg.error().what());
+      problems_.report(spdlog::level::warn, "bad broadcast reply", [&] {
+        return fmt::format("dropping a broadcast reply: {}", msg.error().what());
+      });
       continue;
     }
     std::string uuid = msg->identities.front();

@@ -4,6 +4,8 @@
 // attached to the relay thread's reactor and used only there until it ends.
 #include <ipp/net/reactor.hpp>
 #include <ipp/util/log.hpp>
+#include <ipp/util/log_tally.hpp>
+#include <ipp/wire/forward_check.hpp>
 #include <ipp/wire/session.hpp>
 
 #include <zmq.hpp>
@@ -17,12 +19,15 @@ namespace ipp::controller::service {
 
 // Two ROUTERs that swap the first two frames in both directions (client -> engine:
 // [client, engine, ...] -> [engine, client, ...]) and publish a copy of each message to the hub
-// under `in_topic` / `out_topic`. Signatures are not checked here: frames are forwarded as they
-// came and the receiving engine or client checks them.
+// under `in_topic` / `out_topic`. Frames are forwarded as they came. Requests are checked by the
+// engine that receives them; what goes to clients is checked here first (signature and replay),
+// because a client that receives a forged or replayed message stops reading its socket (Python's
+// client raises in its receive callback): anyone who can reach the engine-facing port could
+// otherwise cut every client off.
 class QueueRelay {
  public:
   QueueRelay(std::string name, zmq::socket_t client, zmq::socket_t engine, zmq::socket_t& monitor,
-             std::string in_topic, std::string out_topic);
+             std::string in_topic, std::string out_topic, wire::SessionConfig session);
   void attach(net::Reactor& reactor);
 
  private:
@@ -34,15 +39,18 @@ class QueueRelay {
   zmq::socket_t engine_;
   zmq::socket_t& monitor_;
   std::string in_topic_, out_topic_;
+  wire::Session session_;
+  wire::ForwardCheck forward_check_;
   std::shared_ptr<spdlog::logger> log_;
-  log::RateLimit bad_limit_;
-  log::RateLimit unroutable_limit_;
+  log::Tally problems_;
 };
 
-// Engine IOPub PUBs -> our SUB -> our PUB -> client SUBs, unchanged, with a monitor copy.
+// Engine IOPub PUBs -> our SUB -> our PUB -> client SUBs, unchanged, with a monitor copy; only
+// messages with a valid signature seen for the first time go on (see QueueRelay).
 class IopubRelay {
  public:
-  IopubRelay(zmq::socket_t engine_sub, zmq::socket_t client_pub, zmq::socket_t& monitor);
+  IopubRelay(zmq::socket_t engine_sub, zmq::socket_t client_pub, zmq::socket_t& monitor,
+             wire::SessionConfig session);
   void attach(net::Reactor& reactor);
 
  private:
@@ -50,6 +58,10 @@ class IopubRelay {
   zmq::socket_t sub_;
   zmq::socket_t pub_;
   zmq::socket_t& monitor_;
+  wire::Session session_;
+  wire::ForwardCheck forward_check_;
+  std::shared_ptr<spdlog::logger> log_;
+  log::Tally problems_;
 };
 
 // The broadcast scheduler (protocol.md 3.10), flattened: one root ROUTER for clients and one
@@ -85,7 +97,7 @@ class BroadcastScheduler {
   std::unordered_map<std::string, Pending> coalescing_;
   std::unordered_map<std::string, long> engine_ids_;
   std::shared_ptr<spdlog::logger> log_;
-  log::RateLimit bad_limit_;
+  log::Tally problems_;
 };
 
 }  // namespace ipp::controller::service

@@ -21,12 +21,14 @@ TaskService::TaskService(zmq::socket_t client, zmq::socket_t engine, zmq::socket
       monitor_(std::move(monitor)),
       events_(std::move(events)),
       session_(std::move(session)),
-      log_(log::get("task")) {
+      log_(log::get("task")),
+      problems_(log_) {
   if (scheduler) scheduler_.emplace(*scheduler);
 }
 
 void TaskService::attach(net::Reactor& reactor) {
   reactor_ = &reactor;
+  reactor.call_every(problems_.period(), [this] { problems_.flush(); });
   if (!scheduler_) {
     reactor.add(client_, [this] { pure_from_client(); });
     reactor.add(engine_, [this] { pure_from_engine(); });
@@ -103,7 +105,8 @@ void TaskService::from_client() {
     if (!raw || !header) {
       wire::DecodeError err = raw ? header.error() : raw.error();
       if (raw) err.detail = "header";
-      if (bad_limit_.allow()) log_->warn("dropping a task request: {}", err.what());
+      problems_.report(spdlog::level::warn, "unverifiable task request",
+                       [&] { return fmt::format("dropping a task request: {}", err.what()); });
       continue;
     }
     if (raw->identity_count() < 1) continue;
@@ -111,11 +114,15 @@ void TaskService::from_client() {
     std::string msg_id = request_header_scan_.string_or("msg_id");
     const std::string_view md_text = wire::view(raw->frames[env.metadata()]);
     if (!request_md_scan_.run(md_text) || msg_id.empty()) {
-      if (bad_limit_.allow()) log_->warn("dropping a task request with bad metadata or no msg_id");
+      problems_.report(spdlog::level::warn, "task request with bad metadata or no msg_id", [] {
+        return std::string("dropping a task request with bad metadata or no msg_id");
+      });
       continue;
     }
     if (stored_.count(msg_id) != 0) {
-      if (bad_limit_.allow()) log_->warn("dropping a duplicate task {}", log::printable(msg_id));
+      problems_.report(spdlog::level::warn, "duplicate task request", [&] {
+        return fmt::format("dropping a duplicate task {}", log::printable(msg_id));
+      });
       continue;
     }
     // The scheduler reads five metadata fields; a tree of the whole metadata is built only when
@@ -133,6 +140,13 @@ void TaskService::from_client() {
     }
     if (auto why = sched::check_task_request(request_header_scan_.string_or("msg_type"), md)) {
       refuse(std::string(raw->identity(0)), wire::view(raw->frames[env.header()]), *why);
+      continue;
+    }
+    // an engine that cannot decode a request drops it and never answers: it must not get one
+    if (auto parts = forward_check_.run(raw->frames, env); !parts) {
+      refuse(std::string(raw->identity(0)), wire::view(raw->frames[env.header()]),
+             sched::RequestError{"ValueError", "the request cannot be decoded: " +
+                                                   parts.error().what()});
       continue;
     }
     auto spec = sched::TaskSpec::from_metadata(msg_id, md);
@@ -173,14 +187,17 @@ void TaskService::from_engine() {
     // [engine, client, <IDS|MSG>, ...]
     auto raw = session_.verify(std::move(frames), /*record_digest=*/false);
     if (!raw || raw->identity_count() < 2) {
-      if (bad_limit_.allow()) log_->warn("dropping a bad engine reply");
+      problems_.report(spdlog::level::warn, "unverifiable engine reply",
+                       [] { return std::string("dropping a bad engine reply"); });
       continue;
     }
     const auto& env = raw->env;
     if (!reply_header_scan_.run(wire::view(raw->frames[env.header()])) ||
         !reply_md_scan_.run(wire::view(raw->frames[env.metadata()])) ||
-        !parent_scan_.run(wire::view(raw->frames[env.parent()]))) {
-      if (bad_limit_.allow()) log_->warn("dropping an engine reply with bad JSON");
+        !parent_scan_.run(wire::view(raw->frames[env.parent()])) ||
+        !forward_check_.run(raw->frames, env)) {
+      problems_.report(spdlog::level::warn, "engine reply with bad JSON",
+                       [] { return std::string("dropping an engine reply with bad JSON"); });
       continue;
     }
     std::string engine(raw->identity(0));
@@ -257,11 +274,10 @@ void TaskService::fail(const std::string& msg_id, const std::string& ename,
 
 void TaskService::refuse(const std::string& client_id, std::string_view header_text,
                          const sched::RequestError& why) {
-  ++refused_;
-  if (refused_limit_.allow()) {
-    log_->warn("refusing a request on the task port from client {}: {}: {} ({} refused in all)",
-               log::printable(client_id), why.ename, log::printable(why.evalue, 200), refused_);
-  }
+  problems_.report(spdlog::level::warn, "refused request on the task port", [&] {
+    return fmt::format("refusing a request on the task port from client {}: {}: {}",
+                       log::printable(client_id), why.ename, log::printable(why.evalue, 200));
+  });
   wire::Message m;
   m.header = session_.make_header(wire::msg::kApplyReply);
   auto header = wire::Session::unpack(header_text);  // scanned already: it parses

@@ -12,6 +12,8 @@
 #include <ipp/controller/sched/task_scheduler.hpp>
 #include <ipp/net/reactor.hpp>
 #include <ipp/util/log.hpp>
+#include <ipp/util/log_tally.hpp>
+#include <ipp/wire/forward_check.hpp>
 #include <ipp/wire/session.hpp>
 
 #include <zmq.hpp>
@@ -62,8 +64,6 @@ class TaskService {
   // Answers a request that is not a task (sched::check_task_request) without queueing it.
   void refuse(const std::string& client_id, std::string_view header_text,
               const sched::RequestError& why);
-  log::RateLimit refused_limit_;
-  std::size_t refused_ = 0;
   void monitor(std::string_view topic, const wire::Frames& frames);
   // A copy of a message this thread authenticated (or built), with the fields read from it.
   void monitor_authenticated(std::string_view topic, const wire::Frames& frames,
@@ -84,12 +84,13 @@ class TaskService {
   net::Reactor::TimerId timer_ = 0;
   std::optional<TimePoint> armed_for_;
   std::shared_ptr<spdlog::logger> log_;
-  log::RateLimit bad_limit_;
+  log::Tally problems_;
   // The fields read from each message part on the per-task path, without a JSON tree.
   wire::FieldScan request_header_scan_{"msg_id", "date", "session", "msg_type"};
   wire::FieldScan reply_header_scan_{"date"};
   wire::FieldScan request_md_scan_{"targets", "retries", "timeout", "after", "follow", "label"};
   wire::FieldScan parent_scan_{"msg_id"};
+  wire::ForwardCheck forward_check_;  // what the client's Session needs of a reply
   wire::FieldScan reply_md_scan_{"status", "dependencies_met", "engine", "started"};
   std::deque<wire::Frames> pure_pending_;  // requests waiting for a connected engine
   std::optional<ClientRoutes> routes_;  // when keep_client_routes() was called

@@ -156,6 +156,18 @@ void ShellHandler::publish_status(std::string_view state) {
                      Json(nullptr), engine_md(engine_.uuid));
 }
 
+void ShellHandler::refuse(wire::Message&& request, std::string_view why, const Reply& reply) {
+  const std::string type = request.msg_type();
+  if (!is_request(type)) return;
+  Json content = internal_error(engine_, "shell", "the request cannot be decoded: " +
+                                                       std::string(why));
+  content["ename"] = "ValueError";
+  content["traceback"] = Json::array({"ValueError: " + content["evalue"].get<std::string>()});
+  Json md = engine_md(engine_.uuid);
+  finish_metadata(md, content, engine_);
+  reply(make_reply(request, reply_type(type), std::move(content), std::move(md)));
+}
+
 bool ShellHandler::take_stop_on_error() { return std::exchange(stop_on_error_, false); }
 
 void ShellHandler::handle(wire::Message&& request, const Reply& reply, bool queued_abort) {
