@@ -31,6 +31,7 @@ def running_cluster(
     ping_ms: int = 500,
     keep_files: bool = False,
     connect: bool = True,
+    log_level: int = 10,
 ):
     """Start a controller and ``n_engines`` engines; yield the :class:`TestCluster`.
 
@@ -39,7 +40,8 @@ def running_cluster(
     stop on SIGTERM.
     """
     skip_if_unavailable(impl, n_engines)
-    cluster = TestCluster(impl, name=name, controller_args=controller_args, ping_ms=ping_ms)
+    cluster = TestCluster(impl, name=name, controller_args=controller_args, ping_ms=ping_ms,
+                          log_level=log_level)
     ACTIVE_CLUSTERS.append(cluster)
     try:
         try:
