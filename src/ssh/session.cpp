@@ -52,6 +52,9 @@ Result<SessionPtr> open_session(const SshTarget& target) {
     unsigned int port = static_cast<unsigned int>(target.port);
     ssh_options_set(s, SSH_OPTIONS_PORT, &port);
   }
+  // Small messages (heartbeats through a tunnel, short commands) go out at once.
+  int nodelay = 1;
+  ssh_options_set(s, SSH_OPTIONS_NODELAY, &nodelay);
   long timeout = static_cast<long>(target.timeout.count());
   ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &timeout);
   if (!target.identity_file.empty()) {
