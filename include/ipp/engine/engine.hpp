@@ -39,6 +39,7 @@ namespace ipp::engine {
 
 struct EngineConfig {
   config::ConnectionInfo connection;       // engine connection info, interface already usable
+  std::string tunnel_server;               // the ssh server the connections go through, if any
   wire::SessionConfig session;             // key, scheme, session id (= uuid), username
   std::optional<int> requested_id;         // IPEngine.id; with use_mpi and none, the MPI rank
   bool use_mpi = false;                    // IPEngine.use_mpi: MPI_Init before registering
