@@ -7,6 +7,8 @@
 //   control thread control ROUTER (controller's engine control port), SIGTERM
 //   iopub thread   IOPub PUB, stream buffering            (IopubPublisher)
 //   heart thread   SUB hb_ping -> DEALER hb_pong, watchdog (Heart)
+//   tunnel thread  with an ssh server only: the forwards to the controller (ssh::PortForwarder,
+//                  owned by main(), outside the Engine; engine/tunnel.hpp)
 //
 // There is no nanny process: signal_request is answered here (ControlHandler), and the engine
 // sends its own unregistration_request on every exit path it survives.
