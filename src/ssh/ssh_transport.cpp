@@ -99,11 +99,11 @@ class SshTransport final : public ForwardTransport {
   }
 
   Status service() override {
-    if (!event_) return ssh_failure(target_, "cannot create an ssh event loop");
+    if (!event_) return make_error(ErrorCode::Internal, "cannot create an ssh event loop");
     int rc = ssh_event_dopoll(event_.get(), 0);
     if (rc == SSH_ERROR || ssh_is_connected(session_.get()) == 0) {
       std::string why = ssh_get_error(session_.get());
-      return ssh_failure(target_, "connection lost" + (why.empty() ? "" : ": " + why));
+      return make_error(ErrorCode::Remote, why.empty() ? "disconnected" : why);
     }
     return Ok{};
   }

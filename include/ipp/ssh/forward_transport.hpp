@@ -42,7 +42,8 @@ class ForwardTransport {
   // The descriptors to wait on, with the events wanted (appended to `out`).
   virtual void poll_fds(std::vector<pollfd>& out) = 0;
   // Reads and writes what the descriptors allow, without blocking. An error means the
-  // connection is gone (its message says why); nothing works after that.
+  // connection is gone (its message says why, without naming the server); nothing works after
+  // that.
   virtual Status service() = 0;
   // Starts opening a channel to host:port as the server sees it; `origin_*` is the local end
   // that asked (the server logs it). Null with `error` set when no channel can be made at all.

@@ -174,3 +174,34 @@ def test_a_closed_controller_port_is_logged_and_registration_times_out(topo, con
     # zmq redials every 100 ms or so; the warning comes at most every 5 s
     assert 1 <= len(refused) <= 2, out
     assert "Registration timed out" in out and "SSH tunnel via root@ippctrl" in out, out
+
+
+def descendants(pid: int) -> list[int]:
+    out = []
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        out += [int(child)] + descendants(int(child))
+    return out
+
+
+def test_a_lost_ssh_session_stops_the_engine(topo, controller):
+    t = topo
+    log = t.root / "lost-engine.log"
+    engine = t.popen("ippeng1", [IPENGINE, "--file=/root/ipcontroller-engine.json"], log,
+                     env=clean_env())
+    try:
+        wait_for(lambda: "Completed registration with id" in log.read_text()
+                 or engine.poll() is not None, 30, what="the engine to register")
+        # Every process serving an ssh session on ippctrl: the descendants of its sshd.
+        prefix = t.nsenter("ippctrl")
+        sshd = next(p for p in t.daemons
+                    if p.args[:len(prefix)] == prefix and "/usr/sbin/sshd" in p.args)
+        sessions = descendants(sshd.pid)
+        assert sessions, "no ssh session on ippctrl"
+        for pid in sessions:
+            os.kill(pid, signal.SIGKILL)
+        assert engine.wait(timeout=20) == 1, log.read_text()
+        text = log.read_text()
+        assert "SSH tunnel through root@ippctrl lost: Socket error" in text, text
+    finally:
+        if engine.poll() is None:
+            os.killpg(engine.pid, signal.SIGKILL)
