@@ -26,7 +26,8 @@ Result<ExecResult> SshConnection::exec(const std::string& command, std::chrono::
       ssh_channel_free(ch);
     }
   } closer{ch};
-  if (ssh_channel_open_session(ch) != SSH_OK || ssh_channel_request_exec(ch, command.c_str()) != SSH_OK) {
+  if (ssh_channel_open_session(ch) != SSH_OK ||
+      ssh_channel_request_exec(ch, command.c_str()) != SSH_OK) {
     return ssh_failure(target_, std::string("cannot run a remote command: ") + ssh_get_error(s));
   }
   ExecResult r;

@@ -2,7 +2,6 @@
 #include <ipp/util/log.hpp>
 
 #include <arpa/inet.h>
-#include <csignal>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/eventfd.h>
@@ -10,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <list>
 #include <map>
@@ -18,8 +18,9 @@ namespace ipp::ssh {
 
 namespace {
 
-constexpr std::size_t kChunk = 32 * 1024;
-constexpr int kRounds = 8;  // chunks per direction and wake-up, so one busy connection cannot starve
+constexpr std::size_t kChunk = std::size_t{32} * 1024;
+// Chunks per direction and wake-up, so that one busy connection cannot starve the others.
+constexpr int kRounds = 8;
 
 std::string errno_text(int err) { return std::strerror(err); }
 
@@ -33,14 +34,14 @@ struct Connection {
   int port = 0;
   std::unique_ptr<ForwardChannel> channel;
   bool open = false;
-  std::string to_remote;     // read from the local end, not yet taken by the channel
-  std::string to_local;      // read from the channel, not yet written to the local end
-  bool local_eof = false;    // the local end finished writing
-  bool eof_sent = false;     // ... and the far end was told
-  bool remote_eof = false;   // the far end finished writing
-  bool local_shut = false;   // ... and the local end was told (SHUT_WR)
+  std::string to_remote;    // read from the local end, not yet taken by the channel
+  std::string to_local;     // read from the channel, not yet written to the local end
+  bool local_eof = false;   // the local end finished writing
+  bool eof_sent = false;    // ... and the far end was told
+  bool remote_eof = false;  // the far end finished writing
+  bool local_shut = false;  // ... and the local end was told (SHUT_WR)
   bool done = false;
-  std::string failure;       // why it ended early, empty for a clean end
+  std::string failure;  // why it ended early, empty for a clean end
   std::uint64_t up = 0;
   std::uint64_t down = 0;
 };
@@ -100,8 +101,8 @@ class PortForwarder::Pump {
     for (;;) {
       sockaddr_in peer{};
       socklen_t len = sizeof peer;
-      int fd = ::accept4(f.fd, reinterpret_cast<sockaddr*>(&peer), &len,
-                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+      int fd =
+          ::accept4(f.fd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) return;  // EAGAIN: all taken; anything else: the next connection may work
       ++owner_.accepted_;
       int one = 1;
@@ -127,12 +128,15 @@ class PortForwarder::Pump {
   void pump(Connection& c) {
     if (!c.open) {
       switch (c.channel->poll_open()) {
-        case ForwardChannel::State::Opening: return;
+        case ForwardChannel::State::Opening:
+          return;
         case ForwardChannel::State::Failed:
           open_failed(c, c.channel->error());
           c.done = true;
           return;
-        case ForwardChannel::State::Open: c.open = true; break;
+        case ForwardChannel::State::Open:
+          c.open = true;
+          break;
       }
     }
     pump_up(c);

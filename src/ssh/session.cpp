@@ -20,10 +20,12 @@ namespace {
 Status check_host_key(ssh_session s, const SshTarget& target) {
   const std::string failed = "host key verification failed: ";
   switch (ssh_session_is_known_server(s)) {
-    case SSH_KNOWN_HOSTS_OK: return Ok{};
+    case SSH_KNOWN_HOSTS_OK:
+      return Ok{};
     case SSH_KNOWN_HOSTS_CHANGED:
-      return ssh_failure(target, failed + "the host key CHANGED (possible man-in-the-middle); "
-                                          "fix ~/.ssh/known_hosts");
+      return ssh_failure(target, failed +
+                                     "the host key CHANGED (possible man-in-the-middle); "
+                                     "fix ~/.ssh/known_hosts");
     case SSH_KNOWN_HOSTS_OTHER:
       return ssh_failure(target, failed + "known_hosts has a key of another type for this host");
     case SSH_KNOWN_HOSTS_UNKNOWN:
@@ -32,7 +34,8 @@ Status check_host_key(ssh_session s, const SshTarget& target) {
       if (!target.unknown_host_hint.empty()) why += " (" + target.unknown_host_hint + ")";
       return ssh_failure(target, why);
     }
-    default: return ssh_failure(target, failed + ssh_get_error(s));
+    default:
+      return ssh_failure(target, failed + ssh_get_error(s));
   }
 }
 

@@ -44,8 +44,8 @@ Status SshConnection::put_file(const std::string& contents, const std::string& r
       sftp_attributes a = sftp_stat(sftp, dir.c_str());
       if (a == nullptr) {
         if (sftp_mkdir(sftp, dir.c_str(), 0700) != SSH_OK) {
-          return ssh_failure(target_, "cannot create remote directory " + dir + ": " +
-                                          ssh_get_error(s));
+          return ssh_failure(target_,
+                             "cannot create remote directory " + dir + ": " + ssh_get_error(s));
         }
       } else {
         sftp_attributes_free(a);
@@ -53,8 +53,8 @@ Status SshConnection::put_file(const std::string& contents, const std::string& r
     }
     pos = next + 1;
   }
-  sftp_file f = sftp_open(sftp, remote_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                          static_cast<mode_t>(mode));
+  sftp_file f =
+      sftp_open(sftp, remote_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, static_cast<mode_t>(mode));
   if (f == nullptr) {
     return ssh_failure(target_, "cannot write " + remote_path + ": " + ssh_get_error(s));
   }

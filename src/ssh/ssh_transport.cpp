@@ -116,8 +116,7 @@ class SshTransport final : public ForwardTransport {
       error = ssh_get_error(session_.get());
       return nullptr;
     }
-    return std::make_unique<SshChannel>(session_.get(), ch, host, port, origin_host,
-                                        origin_port);
+    return std::make_unique<SshChannel>(session_.get(), ch, host, port, origin_host, origin_port);
   }
 
   std::string describe() const override { return target_.describe(); }
@@ -133,8 +132,7 @@ class SshTransport final : public ForwardTransport {
 Result<std::unique_ptr<ForwardTransport>> make_ssh_transport(const SshTarget& target) {
   auto session = open_session(target);
   if (!session.ok()) return session.error();
-  return std::unique_ptr<ForwardTransport>(
-      new SshTransport(std::move(session.value()), target));
+  return std::unique_ptr<ForwardTransport>(new SshTransport(std::move(session.value()), target));
 }
 
 }  // namespace ipp::ssh

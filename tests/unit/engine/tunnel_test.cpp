@@ -82,8 +82,8 @@ TEST_F(TunnelSetupTest, TheEngineFilesSshIsUsedWhenNothingIsConfigured) {
 }
 
 TEST_F(TunnelSetupTest, CommandLineAliasesBeatTheEngineFile) {
-  for (const char* option : {"--ssh=alice@gw:2222", "--sshserver=alice@gw:2222",
-                             "--IPEngine.sshserver=alice@gw:2222"}) {
+  for (const char* option :
+       {"--ssh=alice@gw:2222", "--sshserver=alice@gw:2222", "--IPEngine.sshserver=alice@gw:2222"}) {
     auto setup = load({option, "--sshkey=/keys/id"}, engine_file("root@ctrl"));
     ASSERT_TRUE(setup.tunnel.has_value()) << option;
     EXPECT_EQ(setup.tunnel->describe(), "alice@gw:2222") << option;
@@ -92,8 +92,9 @@ TEST_F(TunnelSetupTest, CommandLineAliasesBeatTheEngineFile) {
 }
 
 TEST_F(TunnelSetupTest, ConfigFileBeatsTheEngineFileAndCommandLineBeatsConfig) {
-  write_config("c = get_config()\nc.IPEngine.sshserver = 'cfg@gw'\n"
-               "c.IPEngine.sshkey = '/keys/cfg'\n");
+  write_config(
+      "c = get_config()\nc.IPEngine.sshserver = 'cfg@gw'\n"
+      "c.IPEngine.sshkey = '/keys/cfg'\n");
   auto setup = load({}, engine_file("root@ctrl"));
   ASSERT_TRUE(setup.tunnel.has_value());
   EXPECT_EQ(setup.tunnel->describe(), "cfg@gw");
@@ -172,9 +173,8 @@ TEST(TunnelConnection, ASharedPortIsForwardedOnce) {
   auto info = engine_file();
   info.broadcast = {info.mux};
   int calls = 0;
-  auto out = tunnel_connection(info, [&](const std::string&, int) -> Result<int> {
-    return 50000 + calls++;
-  });
+  auto out = tunnel_connection(
+      info, [&](const std::string&, int) -> Result<int> { return 50000 + calls++; });
   ASSERT_TRUE(out.ok());
   EXPECT_EQ(calls, 7);  // seven channels, the broadcast port being the mux port
   EXPECT_EQ(out->broadcast.front(), out->mux);

@@ -45,9 +45,10 @@ struct Listener {
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t len = sizeof a;
-    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    ::listen(fd, 8);
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, 8) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+      ADD_FAILURE() << "cannot listen on 127.0.0.1";
+    }
     port = ntohs(a.sin_port);
   }
   ~Listener() { close(); }
@@ -134,8 +135,8 @@ class FakeTransport final : public ForwardTransport {
     }
     return Ok{};
   }
-  std::unique_ptr<ForwardChannel> open(const std::string& host, int port, const std::string&,
-                                       int, std::string&) override {
+  std::unique_ptr<ForwardChannel> open(const std::string& host, int port, const std::string&, int,
+                                       std::string&) override {
     EXPECT_EQ(host, "127.0.0.1");
     int fd = connect_loopback(port);
     return std::make_unique<FakeChannel>(fd, fd < 0 ? "Connection refused" : "", live_);

@@ -33,8 +33,8 @@ TEST(ParseServer, UserHost) {
 }
 
 TEST(ParseServer, Rejects) {
-  for (const char* bad : {"", "@host", "user@", "host:", "host:ssh", "host:0", "host:70000",
-                          "user@:22"}) {
+  for (const char* bad :
+       {"", "@host", "user@", "host:", "host:ssh", "host:0", "host:70000", "user@:22"}) {
     auto t = parse_server(bad);
     EXPECT_FALSE(t.ok()) << bad;
     if (!t.ok()) {
