@@ -100,9 +100,11 @@ class SshTransport final : public ForwardTransport {
 
   Status service() override {
     if (!event_) return make_error(ErrorCode::Internal, "cannot create an ssh event loop");
-    int rc = ssh_event_dopoll(event_.get(), 0);
-    if (rc == SSH_ERROR || ssh_is_connected(session_.get()) == 0) {
-      std::string why = ssh_get_error(session_.get());
+    // An error return alone can be an interrupted poll; the session's status tells a dead one.
+    ssh_event_dopoll(event_.get(), 0);
+    ssh_session s = session_.get();
+    if (ssh_is_connected(s) == 0 || (ssh_get_status(s) & (SSH_CLOSED | SSH_CLOSED_ERROR)) != 0) {
+      std::string why = ssh_get_error(s);
       return make_error(ErrorCode::Remote, why.empty() ? "disconnected" : why);
     }
     return Ok{};
