@@ -40,6 +40,7 @@ struct Connection {
   bool eof_sent = false;    // ... and the far end was told
   bool remote_eof = false;  // the far end finished writing
   bool local_shut = false;  // ... and the local end was told (SHUT_WR)
+  bool hung_up = false;     // the local socket reported POLLHUP
   bool done = false;
   std::string failure;  // why it ended early, empty for a clean end
   std::uint64_t up = 0;
@@ -64,15 +65,21 @@ class PortForwarder::Pump {
       fds.clear();
       fds.push_back(pollfd{owner_.wake_fd_, POLLIN, 0});
       for (const auto& f : owner_.forwards_) fds.push_back(pollfd{f.fd, POLLIN, 0});
+      const std::size_t first_conn = fds.size();
       for (const auto& c : conns_) {
         short events = 0;
         if (c.open && !c.local_eof && c.to_remote.empty()) events |= POLLIN;
         if (!c.to_local.empty()) events |= POLLOUT;
-        fds.push_back(pollfd{c.fd, events, 0});
+        // A hung-up socket would report POLLHUP on every poll; its end shows in recv/send.
+        fds.push_back(pollfd{c.hung_up ? -1 : c.fd, events, 0});
       }
+      const std::size_t polled = conns_.size();
       owner_.transport_->poll_fds(fds);
-      // The timeout is a safety net only: every state change comes with a readable descriptor.
-      if (::poll(fds.data(), fds.size(), 1000) < 0 && errno != EINTR) {
+      // The timeout is a safety net only: every state change comes with a ready descriptor, and
+      // a connection cut short by the round limit asks for another turn at once.
+      const int timeout_ms = more_rounds_ ? 0 : 1000;
+      more_rounds_ = false;
+      if (::poll(fds.data(), fds.size(), timeout_ms) < 0 && errno != EINTR) {
         lose(on_lost, "poll failed: " + errno_text(errno));
         return;
       }
@@ -84,8 +91,13 @@ class PortForwarder::Pump {
       for (std::size_t i = 0; i < owner_.forwards_.size(); ++i) {
         if (fds[1 + i].revents != 0) accept_on(owner_.forwards_[i]);
       }
-      for (auto it = conns_.begin(); it != conns_.end();) {
-        pump(*it);
+      std::size_t i = first_conn;
+      for (auto it = conns_.begin(); it != conns_.end(); ++i) {
+        if (i < first_conn + polled) {
+          if ((fds[i].revents & POLLERR) != 0) fail(*it, "local connection error");
+          if ((fds[i].revents & POLLHUP) != 0) it->hung_up = true;
+        }
+        if (!it->done) pump(*it);
         if (it->done) {
           finish(*it);
           it = conns_.erase(it);
@@ -164,6 +176,7 @@ class PortForwarder::Pump {
       if (taken == 0) break;  // window full: wait for the server's window adjustment
       c.to_remote.erase(0, static_cast<std::size_t>(taken));
       c.up += static_cast<std::uint64_t>(taken);
+      if (round + 1 == kRounds) more_rounds_ = true;
     }
     if (c.local_eof && c.to_remote.empty() && !c.eof_sent) {
       c.channel->send_eof();
@@ -191,6 +204,7 @@ class PortForwarder::Pump {
       }
       c.to_local.erase(0, static_cast<std::size_t>(n));
       c.down += static_cast<std::uint64_t>(n);
+      if (round + 1 == kRounds) more_rounds_ = true;
     }
     if (c.remote_eof && c.to_local.empty() && !c.local_shut) {
       ::shutdown(c.fd, SHUT_WR);
@@ -236,6 +250,7 @@ class PortForwarder::Pump {
   PortForwarder& owner_;
   std::list<Connection> conns_;
   std::map<std::string, log::RateLimit> open_failures_;
+  bool more_rounds_ = false;  // some connection stopped at kRounds with more to move
 };
 
 PortForwarder::PortForwarder(std::unique_ptr<ForwardTransport> transport)

@@ -198,6 +198,35 @@ TEST_F(PortForwarderTest, CarriesBothWaysAndHalfCloses) {
   EXPECT_EQ(fwd_->failed_opens(), 0u);
 }
 
+TEST_F(PortForwarderTest, DeliversWhatALocalEndSentBeforeItClosed) {
+  Listener server;
+  auto local = fwd_->add("127.0.0.1", server.port);
+  ASSERT_TRUE(local.ok());
+  fwd_->start();
+  auto far = std::async(std::launch::async, [&] {
+    int c = ::accept(server.fd, nullptr, nullptr);
+    std::string seen = read_all(c);
+    ::close(c);
+    return seen;
+  });
+  // Sent and closed at once: the forwarder still finds the bytes in the socket after the hang-up.
+  const std::string payload(2 * 1024 * 1024, 'z');
+  std::thread writer([&] {
+    int client = connect_loopback(*local);
+    std::size_t off = 0;
+    while (off < payload.size()) {
+      ssize_t n = ::send(client, payload.data() + off, payload.size() - off, MSG_NOSIGNAL);
+      if (n <= 0) break;
+      off += static_cast<std::size_t>(n);
+    }
+    ::close(client);
+  });
+  writer.join();
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(far.get().size(), payload.size());
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+}
+
 TEST_F(PortForwarderTest, ClosesTheLocalConnectionWhenTheFarPortIsClosed) {
   auto local = fwd_->add("127.0.0.1", dead_port());
   ASSERT_TRUE(local.ok());
