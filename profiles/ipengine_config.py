@@ -28,9 +28,16 @@ c = get_config()  # noqa
 #  Default: the current directory
 # c.IPEngine.work_dir = ''
 
-## SSH server to tunnel the connection to the controller through.
+## SSH server to tunnel the connections to the controller through, [user@]host[:port]
+#  (ipengine --ssh / --sshserver). Unset, the engine file's "ssh" is used when the controller
+#  wrote one (ipcontroller --enginessh). Keys only (agent, ~/.ssh defaults, sshkey below); the
+#  server's host key must be in ~/.ssh/known_hosts.
 #  Default: ''
 # c.IPEngine.sshserver = ''
+
+## Private key file for the SSH server (ipengine --sshkey).
+#  Default: ''
+# c.IPEngine.sshkey = ''
 
 #------------------------------------------------------------------------------
 # MPI (ipengine --mpi, as ipcluster's MPI launcher starts it)

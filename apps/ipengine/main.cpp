@@ -3,12 +3,14 @@
 #include <ipp/engine/engine.hpp>
 #include <ipp/engine/options.hpp>
 #include <ipp/engine/python_interpreter.hpp>
+#include <ipp/engine/tunnel.hpp>
 #include <ipp/util/log.hpp>
 
 #include <unistd.h>
 
 #include <filesystem>
 #include <iostream>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -21,6 +23,8 @@ Options (as Python's ipengine; any --Class.trait=value works too):
   --file=CONNECTION_FILE      default <profile>/security/ipcontroller[-ID]-engine.json
   --timeout=SECONDS           wait for the registration reply (5)
   --location=HOST             override the connection file's location
+  --ssh=[USER@]HOST[:PORT]    tunnel the connections through this ssh server (also --sshserver)
+  --sshkey=FILE               private key for the ssh server (default: agent and default keys)
   -c CODE / -s FILE           startup command / script
   --work-dir=DIR --log-level=LEVEL --log-to-file --debug --quiet --mpi
   --ident=UUID --user=NAME --keyfile=FILE --secure --no-secure
@@ -86,11 +90,34 @@ int main(int argc, char** argv) {
     engine::load_connection(setup, engine::process_env);
     setup.python.executable = self_path(argv[0]);
 
+    // The tunnel outlives the engine (the unregistration goes through it); if its session dies,
+    // the engine stops with an error.
+    std::mutex running_mutex;
+    engine::Engine* running = nullptr;
+    std::unique_ptr<ssh::PortForwarder> tunnel;
+    if (setup.tunnel) {
+      tunnel = engine::open_tunnel(*setup.tunnel, setup.engine.connection,
+                                   [&](const std::string& why) {
+                                     std::lock_guard lock(running_mutex);
+                                     if (running != nullptr) {
+                                       running->request_exit(1, "SSH tunnel lost: " + why);
+                                     }
+                                   });
+      setup.engine.tunnel_server = setup.tunnel->describe();
+    }
+
     engine::PythonSettings python = setup.python;
     engine::Engine eng(setup.engine, [python](engine::InterpreterHost& host) {
       return engine::make_python_interpreter(python, host);
     });
-    return eng.run();
+    {
+      std::lock_guard lock(running_mutex);
+      running = &eng;
+    }
+    int status = eng.run();
+    std::lock_guard lock(running_mutex);
+    running = nullptr;
+    return status;
   } catch (const config::ConfigError& e) {
     spdlog::critical("{}", e.what());
     return 1;

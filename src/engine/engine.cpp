@@ -228,7 +228,12 @@ void Engine::on_registration_timeout() {
   on_registration_reply();
   if (registered_ || exit_requested_) return;
   spdlog::critical("Registration timed out after {:.1f} seconds", config_.timeout_s);
-  if (config_.connection.url(config_.connection.registration).find("127.") != std::string::npos) {
+  if (!config_.tunnel_server.empty()) {
+    spdlog::critical("The registration went through the SSH tunnel via {}: is the controller "
+                     "listening on the address its engine file names, as {} sees it?",
+                     config_.tunnel_server, config_.tunnel_server);
+  } else if (config_.connection.url(config_.connection.registration).find("127.") !=
+             std::string::npos) {
     spdlog::critical(
         "\n            If the controller and engines are not on the same machine,\n"
         "            you will have to instruct the controller to listen on an external IP (in "

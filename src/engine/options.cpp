@@ -40,6 +40,7 @@ const std::map<std::string, std::string>& aliases() {
       {"s", "IPEngine.startup_script"},
       {"url", "IPEngine.registration_url"},
       {"ssh", "IPEngine.sshserver"},
+      {"sshserver", "IPEngine.sshserver"},  // not an alias in Python; the trait's own name
       {"sshkey", "IPEngine.sshkey"},
       {"location", "IPEngine.location"},
       {"timeout", "IPEngine.timeout"},
@@ -222,14 +223,10 @@ EngineSetup resolve_setup(const CommandLine& cli, const EnvLookup& env,
         "IPEngine.registration_url (--url) has no effect: the registration "
         "address comes from the connection file, as in ipyparallel");
   }
-  for (const char* trait : {"sshserver", "sshkey"}) {
-    if (auto v = config::get<std::string>(loaded, engine, trait); v && !v->empty()) {
-      auto where = loaded.origins.find(std::string("IPEngine.") + trait);
-      throw ConfigError((where != loaded.origins.end() ? where->second : std::string("config")) +
-                        ": c.IPEngine." + trait +
-                        ": SSH tunnels are not supported by this ipengine; run it on a host that "
-                        "reaches the controller directly");
-    }
+  setup.ssh_server = config::get_or<std::string>(loaded, engine, "sshserver", "");
+  setup.ssh_key = config::get_or<std::string>(loaded, engine, "sshkey", "");
+  if (config::get_or<bool>(loaded, engine, "paramiko", false)) {
+    setup.warnings.push_back("IPEngine.paramiko has no effect: tunnels are made in-process");
   }
 
   // start-up code: exec_lines/exec_files of IPKernelApp or InteractiveShellApp, then -s / -c
@@ -355,7 +352,36 @@ void load_connection(EngineSetup& setup, const EnvLookup& env) {
   // the file's key wins unless it is empty and a key was configured (IPEngine.load_connector_file)
   if (!info.key.empty() || !setup.session_key_configured) setup.engine.session.key = info.key;
   setup.engine.session.signature_scheme = info.signature_scheme;
+  setup.tunnel = tunnel_target(setup.ssh_server, setup.ssh_key, info, setup.connection_origin);
   setup.engine.connection = std::move(info);
+}
+
+std::optional<ssh::SshTarget> tunnel_target(const std::string& ssh_server,
+                                            const std::string& ssh_key,
+                                            const config::ConnectionInfo& info,
+                                            const std::string& file_origin) {
+  std::string spec = ssh_server;
+  std::string origin = "IPEngine.sshserver";
+  if (spec.empty() && !info.ssh.empty()) {
+    spec = info.ssh;
+    origin = file_origin + ": ssh";
+  }
+  if (spec.empty() && !ssh_key.empty()) {
+    // ssh to the controller's host itself, forwarding to its ports there (IPEngine.init_connector)
+    const std::string url = info.url(info.registration);
+    auto start = url.find("://");
+    start = start == std::string::npos ? 0 : start + 3;
+    spec = url.substr(start, url.rfind(':') - start);
+    origin = "IPEngine.sshkey (the controller's host)";
+  }
+  if (spec.empty()) return std::nullopt;
+  auto target = ssh::parse_server(spec);
+  if (!target.ok()) throw ConfigError(origin + ": " + target.error().message);
+  target->identity_file = ssh_key;
+  if (ssh_key.rfind("~/", 0) == 0) {
+    if (auto home = process_env("HOME")) target->identity_file = *home + ssh_key.substr(1);
+  }
+  return std::move(target.value());
 }
 
 }  // namespace ipp::engine

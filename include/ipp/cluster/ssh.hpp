@@ -1,66 +1,16 @@
 #pragma once
-// SSH for the launchers, done with libssh in-process (no `ssh`/`scp` subprocesses): the user's
-// ~/.ssh/config applies, authentication uses the agent and the default key files, and the host
-// key is checked against known_hosts unless the configuration explicitly turns that off
-// (c.SSHLauncher.strict_host_key_checking = False).
-//
-// SshConnection is owned by the ipcluster main thread; it lives for one batch of operations on
-// one host (start engines, poll them, stop them) and is reconnected when it breaks.
-#include <ipp/util/result.hpp>
+// SSH for the launchers: the in-process client of ipp::ssh (connection, remote commands, SFTP),
+// used by the ipcluster main thread, plus the shell quoting of the remote command lines.
+#include <ipp/ssh/connection.hpp>
+#include <ipp/ssh/target.hpp>
 
-#include <chrono>
-#include <filesystem>
-#include <memory>
-#include <optional>
 #include <string>
 
 namespace ipp::cluster {
 
-struct SshTarget {
-  std::string host;
-  std::string user;  // empty: ~/.ssh/config, then the local user
-  int port = 0;      // 0: ~/.ssh/config, then 22
-  bool strict_host_key_checking = true;
-  std::string identity_file;  // optional extra key (c.SSHLauncher.identity_file)
-  std::chrono::seconds timeout{10};
-
-  // "user@host:port" for messages.
-  std::string describe() const;
-};
-
-struct ExecResult {
-  int exit_status = -1;
-  std::string out;
-  std::string err;
-};
-
-class SshConnection {
- public:
-  ~SshConnection();
-  SshConnection(const SshConnection&) = delete;
-  SshConnection& operator=(const SshConnection&) = delete;
-
-  // Connects, verifies the host key and authenticates. The error names the host and the reason
-  // (connection refused, unknown host key, authentication failed, ...).
-  static Result<std::unique_ptr<SshConnection>> connect(const SshTarget& target);
-
-  // Runs a shell command on the remote host and collects its output and exit status.
-  Result<ExecResult> exec(const std::string& command,
-                          std::chrono::seconds timeout = std::chrono::seconds(60));
-  // Copies `contents` to `remote_path` over SFTP with `mode`, creating missing parent
-  // directories (mode 0700). Relative paths are relative to the login directory.
-  Status put_file(const std::string& contents, const std::string& remote_path, int mode);
-  // Reads a remote file over SFTP; nullopt when it does not exist (yet).
-  Result<std::optional<std::string>> get_file(const std::string& remote_path);
-
-  const SshTarget& target() const { return target_; }
-
- private:
-  struct Impl;
-  explicit SshConnection(std::unique_ptr<Impl> impl, SshTarget target);
-  std::unique_ptr<Impl> impl_;
-  SshTarget target_;
-};
+using ssh::ExecResult;
+using ssh::SshConnection;
+using ssh::SshTarget;
 
 // POSIX shell quoting: 'it'"'"'s'.
 std::string shell_quote(const std::string& s);

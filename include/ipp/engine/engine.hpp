@@ -7,6 +7,8 @@
 //   control thread control ROUTER (controller's engine control port), SIGTERM
 //   iopub thread   IOPub PUB, stream buffering            (IopubPublisher)
 //   heart thread   SUB hb_ping -> DEALER hb_pong, watchdog (Heart)
+//   tunnel thread  with an ssh server only: the forwards to the controller (ssh::PortForwarder,
+//                  owned by main(), outside the Engine; engine/tunnel.hpp)
 //
 // There is no nanny process: signal_request is answered here (ControlHandler), and the engine
 // sends its own unregistration_request on every exit path it survives.
@@ -39,6 +41,7 @@ namespace ipp::engine {
 
 struct EngineConfig {
   config::ConnectionInfo connection;       // engine connection info, interface already usable
+  std::string tunnel_server;               // the ssh server the connections go through, if any
   wire::SessionConfig session;             // key, scheme, session id (= uuid), username
   std::optional<int> requested_id;         // IPEngine.id; with use_mpi and none, the MPI rank
   bool use_mpi = false;                    // IPEngine.use_mpi: MPI_Init before registering

@@ -10,6 +10,7 @@
 #include <ipp/config/tree.hpp>
 #include <ipp/engine/engine.hpp>
 #include <ipp/engine/python_interpreter.hpp>
+#include <ipp/ssh/target.hpp>
 
 #include <functional>
 #include <optional>
@@ -50,6 +51,10 @@ struct EngineSetup {
   std::optional<std::string> cli_location;  // --location given on the command line
   double wait_for_url_file = 10.0;
   bool session_key_configured = false;  // Session.key set by config, CLI or $IPP_SESSION_KEY
+  std::string ssh_server;  // IPEngine.sshserver (--ssh, --sshserver); empty: none configured
+  std::string ssh_key;     // IPEngine.sshkey (--sshkey)
+  // Set by load_connection when the engine's connections go through an ssh server.
+  std::optional<ssh::SshTarget> tunnel;
   std::vector<std::string> warnings;
 };
 
@@ -63,6 +68,16 @@ EngineSetup resolve_setup(const CommandLine& cli, const EnvLookup& env,
 // it to appear, as IPEngine does. Applies --location, the file's key and scheme to `setup`. Throws
 // config::ConfigError ("Fatal: connection file never arrived: <f>").
 void load_connection(EngineSetup& setup, const EnvLookup& env);
+
+// The ssh server the engine tunnels through, as IPEngine does it: IPEngine.sshserver, else the
+// connection file's "ssh" (the controller's engine_ssh_server), else, when only IPEngine.sshkey
+// is set, the controller's own host (the registration address); nullopt when none of these is
+// set. `file_origin` names the connection file in errors. Throws config::ConfigError for a server
+// that is not [user@]host[:port].
+std::optional<ssh::SshTarget> tunnel_target(const std::string& ssh_server,
+                                            const std::string& ssh_key,
+                                            const config::ConnectionInfo& info,
+                                            const std::string& file_origin);
 
 // IPEngine.init_mpi's default (DEFAULT_MPI_INIT in ipyparallel/engine/app.py).
 inline constexpr const char* kDefaultInitMpi =

@@ -99,6 +99,8 @@ SshTarget target_for(const std::string& user, const std::string& host, int port,
   t.strict_host_key_checking = strict_host_key_checking;
   t.identity_file = identity_file;
   t.timeout = std::chrono::seconds(static_cast<long>(timeout_s < 1 ? 1 : timeout_s));
+  t.unknown_host_hint =
+      "connect once with ssh to add it, or set c.SSHLauncher.strict_host_key_checking = False";
   return t;
 }
 
