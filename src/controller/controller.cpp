@@ -414,7 +414,7 @@ int run_controller(const ControllerOptions& opt) {
     std::error_code ec;
     std::filesystem::remove(client_path, ec);
     std::filesystem::remove(engine_path, ec);
-    std::filesystem::remove(curve_key_path, ec);
+    if (curve.generated) std::filesystem::remove(curve_key_path, ec);
   }
   (void)stopped_by_signal;
   return 0;

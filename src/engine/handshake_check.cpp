@@ -33,8 +33,10 @@ std::optional<std::string> HandshakeCheck::on_event(const net::SocketEvent& e) {
              "CurveZMQ, or its key is not this engine's curve_serverkey (a stale connection "
              "file?)";
     }
-    return "Cannot connect to " + who + ": the handshake keeps failing (" +
-           net::describe_handshake_failure(e) + ")";
+    return "Cannot connect to " + who + ": it closes the connection during the handshake (" +
+           net::describe_handshake_failure(e) +
+           "); if it requires CurveZMQ, use its current connection file, which carries "
+           "curve_serverkey";
   }
   return "Cannot connect to " + who + ": handshake failed (" + net::describe_handshake_failure(e) +
          ")";

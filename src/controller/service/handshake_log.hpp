@@ -19,16 +19,23 @@ namespace ipp::controller::service {
 
 class HandshakeLog {
  public:
+  struct Finding {
+    bool warning = true;  // false: worth a DEBUG line only
+    std::string text;
+  };
+
   HandshakeLog(std::string port_name, bool curve) : port_(std::move(port_name)), curve_(curve) {}
 
-  // The warning to log, when `e` closes a connection whose handshake failed.
-  std::optional<std::string> on_event(const net::SocketEvent& e,
+  // What to log, when `e` closes a connection whose handshake failed. A connection closed
+  // mid-handshake is a WARNING only with CurveZMQ on (a peer without it, or with the wrong key,
+  // may close first); on a plain controller it is as likely a port probe, worth DEBUG.
+  std::optional<Finding> on_event(const net::SocketEvent& e,
                                       const std::function<std::string(int fd)>& peer_of);
 
   std::size_t open_connections() const { return peers_.size(); }
 
  private:
-  std::string explain(const net::SocketEvent& failure, const std::string& peer,
+  Finding explain(const net::SocketEvent& failure, const std::string& peer,
                       const std::string& endpoint) const;
 
   std::string port_;

@@ -70,16 +70,17 @@ void HandshakeMonitor::drain(Watched& w) {
 }
 
 void HandshakeMonitor::handle(Watched& w, const net::SocketEvent& e) {
-  auto warning = w.log.on_event(e, tcp_peer_of);
-  if (!warning) return;
-  if (!w.limit.allow()) {
-    log_->debug("{}", *warning);
+  auto finding = w.log.on_event(e, tcp_peer_of);
+  if (!finding) return;
+  if (!finding->warning || !w.limit.allow()) {
+    log_->debug("{}", finding->text);
     return;
   }
   if (w.limit.suppressed() > 0) {
-    log_->warn("{} ({} more on this port since the last warning)", *warning, w.limit.suppressed());
+    log_->warn("{} ({} more on this port since the last warning)", finding->text,
+               w.limit.suppressed());
   } else {
-    log_->warn("{}", *warning);
+    log_->warn("{}", finding->text);
   }
 }
 

@@ -11,11 +11,15 @@ using net::SocketEvent;
 const std::string kEp = "tcp://127.0.0.1:5555";
 std::string peer_of(int fd) { return fd == 7 ? "10.0.0.2:40000" : ""; }
 
-std::optional<std::string> run(HandshakeLog& log, std::initializer_list<SocketEvent> events) {
+std::optional<std::string> run(HandshakeLog& log, std::initializer_list<SocketEvent> events,
+                               bool* warning = nullptr) {
   std::optional<std::string> last;
   for (const auto& e : events) {
     auto w = log.on_event(e, peer_of);
-    if (w) last = w;
+    if (w) {
+      last = w->text;
+      if (warning != nullptr) *warning = w->warning;
+    }
   }
   return last;
 }
@@ -50,6 +54,19 @@ TEST(HandshakeLog, WrongServerKey) {
                      closed(7)});
   ASSERT_TRUE(w);
   EXPECT_NE(w->find("curve_serverkey is not this controller's public key"), std::string::npos);
+}
+
+TEST(HandshakeLog, ClosedMidHandshakeWarnsOnlyWithCurve) {
+  SocketEvent closed_early{ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL, EPIPE, kEp};
+  bool warning = false;
+  HandshakeLog curve("registration", true);
+  auto w = run(curve, {accepted(7), closed_early, closed(7)}, &warning);
+  ASSERT_TRUE(w);
+  EXPECT_TRUE(warning);
+  EXPECT_NE(w->find("does not use CurveZMQ, or its curve_serverkey"), std::string::npos) << *w;
+  HandshakeLog plain("registration", false);
+  ASSERT_TRUE(run(plain, {accepted(7), closed_early, closed(7)}, &warning));
+  EXPECT_FALSE(warning);  // a port probe, as likely
 }
 
 TEST(HandshakeLog, NormalConnectionsSayNothing) {
