@@ -12,8 +12,8 @@ RegistrationProbe::RegistrationProbe(zmq::context_t& context,
   if (client_info.curve_serverkey && !client_info.curve_serverkey->empty()) {
     // a CurveZMQ controller: a client like any other, with a key pair of its own
     net::require_curve("curve_serverkey");
-    net::set_curve_client(socket_, net::CurveClientKeys{*client_info.curve_serverkey,
-                                                        net::generate_curve_keypair()});
+    net::set_curve_client(
+        socket_, net::CurveClientKeys{*client_info.curve_serverkey, net::generate_curve_keypair()});
   }
   socket_.connect(client_info.url(client_info.registration));
 }

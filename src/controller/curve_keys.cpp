@@ -91,8 +91,8 @@ void write_curve_key_file(const std::filesystem::path& path, const net::CurveKey
   nlohmann::ordered_json j;
   j["curve_publickey"] = keys.public_key;
   j["curve_secretkey"] = keys.secret_key;
-  config::write_file_atomic(path, j.dump(2),
-                            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  config::write_file_atomic(
+      path, j.dump(2), std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
 }
 
 }  // namespace ipp::controller

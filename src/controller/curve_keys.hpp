@@ -22,9 +22,9 @@ struct CurveKeyInputs {
   bool enabled = false;
   std::string configured_public;  // IPController.curve_publickey or $IPP_CURVE_PUBLICKEY
   std::string configured_secret;  // IPController.curve_secretkey or $IPP_CURVE_SECRETKEY
-  bool reusing = false;                          // connection files are being reused
-  std::optional<std::string> reused_serverkey;   // their curve_serverkey
-  std::optional<net::CurveKeyPair> saved;        // the key file's pair, when readable
+  bool reusing = false;           // connection files are being reused
+  std::optional<std::string> reused_serverkey;  // their curve_serverkey
+  std::optional<net::CurveKeyPair> saved;       // the key file's pair, when readable
 };
 
 struct CurveKeyChoice {

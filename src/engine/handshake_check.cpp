@@ -21,8 +21,7 @@ std::optional<std::string> HandshakeCheck::on_event(const net::SocketEvent& e) {
            "controller's current connection file, which carries it";
   }
   if (e.event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
-    return "Cannot connect to " + who +
-           ": it refused this engine's CurveZMQ credentials (" +
+    return "Cannot connect to " + who + ": it refused this engine's CurveZMQ credentials (" +
            net::describe_handshake_failure(e) + ")";
   }
   if (e.event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {

@@ -15,9 +15,7 @@ std::optional<SocketEvent> decode_socket_event(const wire::Frames& frames) {
   return e;
 }
 
-bool is_handshake_failure(const SocketEvent& e) {
-  return (e.event & kHandshakeFailureEvents) != 0;
-}
+bool is_handshake_failure(const SocketEvent& e) { return (e.event & kHandshakeFailureEvents) != 0; }
 
 bool is_mechanism_mismatch(const SocketEvent& e) {
   return e.event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
@@ -45,7 +43,8 @@ std::string describe_handshake_failure(const SocketEvent& e) {
         std::snprintf(code, sizeof code, "0x%08x", e.value);
         return std::string("ZMTP protocol error ") + code;
       }
-    default: return "event " + std::to_string(e.event);
+    default:
+      return "event " + std::to_string(e.event);
   }
 }
 

@@ -13,11 +13,11 @@
 //
 // Owned by main(); run() blocks until the engine stops and returns the process exit status.
 #include <ipp/config/connection_info.hpp>
+#include <ipp/engine/handshake_check.hpp>
 #include <ipp/engine/heart.hpp>
 #include <ipp/engine/interpreter.hpp>
 #include <ipp/engine/iopub.hpp>
 #include <ipp/engine/kernel.hpp>
-#include <ipp/engine/handshake_check.hpp>
 #include <ipp/net/curve.hpp>
 #include <ipp/net/reactor.hpp>
 #include <ipp/wire/session.hpp>
@@ -40,8 +40,8 @@
 namespace ipp::engine {
 
 struct EngineConfig {
-  config::ConnectionInfo connection;       // engine connection info, interface already usable
-  wire::SessionConfig session;             // key, scheme, session id (= uuid), username
+  config::ConnectionInfo connection;  // engine connection info, interface already usable
+  wire::SessionConfig session;        // key, scheme, session id (= uuid), username
   // CurveZMQ: the controller's public key and this engine's key pair; every connection uses it
   std::optional<net::CurveClientKeys> curve;
   std::optional<int> requested_id;         // IPEngine.id; with use_mpi and none, the MPI rank

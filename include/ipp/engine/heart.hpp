@@ -32,7 +32,7 @@ class Heart {
     std::string pong_url;
     std::string identity;
     std::chrono::milliseconds check_period{3500};
-    int max_misses = 50;  // 0 disables the watchdog
+    int max_misses = 50;                        // 0 disables the watchdog
     std::optional<net::CurveClientKeys> curve;  // CurveZMQ client keys for both sockets
   };
 

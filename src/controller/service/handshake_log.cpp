@@ -2,8 +2,8 @@
 
 namespace ipp::controller::service {
 
-std::optional<HandshakeLog::Finding> HandshakeLog::on_event(const net::SocketEvent& e,
-                                                  const std::function<std::string(int)>& peer_of) {
+std::optional<HandshakeLog::Finding> HandshakeLog::on_event(
+    const net::SocketEvent& e, const std::function<std::string(int)>& peer_of) {
   const int fd = static_cast<int>(e.value);
   if (e.event == ZMQ_EVENT_ACCEPTED) {
     peers_[fd] = peer_of(fd);
@@ -31,9 +31,10 @@ HandshakeLog::Finding HandshakeLog::explain(const net::SocketEvent& failure,
   const std::string where = "the " + port_ + " port (" + endpoint + ")";
   if (net::is_mechanism_mismatch(failure)) {
     if (curve_) {
-      return {true, "Peer " + peer + " connected to " + where +
-             " without CurveZMQ; this controller requires it: the peer needs the connection "
-             "file with curve_serverkey (ipyparallel 7 or later reads it)"};
+      return {true,
+              "Peer " + peer + " connected to " + where +
+                  " without CurveZMQ; this controller requires it: the peer needs the connection "
+                  "file with curve_serverkey (ipyparallel 7 or later reads it)"};
     }
     return {true, "Peer " + peer + " tried CurveZMQ on " + where +
                       ", but this controller does not use it (enable it with "

@@ -30,18 +30,18 @@ class HandshakeLog {
   // mid-handshake is a WARNING only with CurveZMQ on (a peer without it, or with the wrong key,
   // may close first); on a plain controller it is as likely a port probe, worth DEBUG.
   std::optional<Finding> on_event(const net::SocketEvent& e,
-                                      const std::function<std::string(int fd)>& peer_of);
+                                  const std::function<std::string(int fd)>& peer_of);
 
   std::size_t open_connections() const { return peers_.size(); }
 
  private:
   Finding explain(const net::SocketEvent& failure, const std::string& peer,
-                      const std::string& endpoint) const;
+                  const std::string& endpoint) const;
 
   std::string port_;
   bool curve_;
   std::unordered_map<int, std::string> peers_;  // fd -> "address:port"
-  std::optional<net::SocketEvent> failure_;      // waiting for its DISCONNECTED
+  std::optional<net::SocketEvent> failure_;     // waiting for its DISCONNECTED
 };
 
 }  // namespace ipp::controller::service

@@ -45,8 +45,8 @@ void HandshakeMonitor::watch(zmq::socket_t& socket, const std::string& port_name
 }
 
 std::size_t HandshakeMonitor::add_external(const std::string& port_name) {
-  watched_.push_back(
-      std::make_unique<Watched>(Watched{nullptr, HandshakeLog(port_name, curve_), log::RateLimit()}));
+  watched_.push_back(std::make_unique<Watched>(
+      Watched{nullptr, HandshakeLog(port_name, curve_), log::RateLimit()}));
   return watched_.size() - 1;
 }
 

@@ -125,7 +125,8 @@ TEST(CurveKeys, KeyFileRoundTripIsPrivate) {
   EXPECT_EQ(back->public_key, kPublic);
   EXPECT_EQ(back->secret_key, kSecret);
   // a pair that does not belong together is not used
-  write_curve_key_file(path, net::CurveKeyPair{"rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7", kSecret});
+  write_curve_key_file(path,
+                       net::CurveKeyPair{"rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7", kSecret});
   EXPECT_FALSE(read_curve_key_file(path));
   std::filesystem::remove(path);
   EXPECT_FALSE(read_curve_key_file(path));

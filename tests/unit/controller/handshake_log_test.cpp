@@ -49,9 +49,10 @@ TEST(HandshakeLog, CurvePeerAgainstPlainController) {
 
 TEST(HandshakeLog, WrongServerKey) {
   HandshakeLog log("registration", true);
-  auto w = run(log, {accepted(7),
-                     {ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL, ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC, kEp},
-                     closed(7)});
+  auto w =
+      run(log, {accepted(7),
+                {ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL, ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC, kEp},
+                closed(7)});
   ASSERT_TRUE(w);
   EXPECT_NE(w->find("curve_serverkey is not this controller's public key"), std::string::npos);
 }

@@ -79,7 +79,8 @@ TEST(SocketEvents, DecodesTwoFrameEvents) {
 TEST(SocketEvents, ClassifiesHandshakeFailures) {
   SocketEvent mismatch{ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL,
                        ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH, ""};
-  SocketEvent crypto{ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL, ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC, ""};
+  SocketEvent crypto{ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL, ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC,
+                     ""};
   SocketEvent closed{ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL, EPIPE, ""};
   SocketEvent accepted{ZMQ_EVENT_ACCEPTED, 3, ""};
   EXPECT_TRUE(is_mechanism_mismatch(mismatch));

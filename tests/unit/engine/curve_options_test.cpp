@@ -52,10 +52,19 @@ class EngineCurveSetup : public ::testing::Test {
 
   EngineSetup load(std::vector<std::string> args, const std::string& file_key) {
     args.insert(args.begin(), "--profile-dir=" + profile_.string());
-    nlohmann::json info = {{"interface", "tcp://127.0.0.1"}, {"registration", 1}, {"control", 2},
-                           {"mux", 3}, {"task", 4}, {"iopub", 5}, {"hb_ping", 6}, {"hb_pong", 7},
-                           {"broadcast", {8}}, {"key", ""}, {"signature_scheme", "hmac-sha256"},
-                           {"pack", "json"}, {"unpack", "json"}};
+    nlohmann::json info = {{"interface", "tcp://127.0.0.1"},
+                           {"registration", 1},
+                           {"control", 2},
+                           {"mux", 3},
+                           {"task", 4},
+                           {"iopub", 5},
+                           {"hb_ping", 6},
+                           {"hb_pong", 7},
+                           {"broadcast", {8}},
+                           {"key", ""},
+                           {"signature_scheme", "hmac-sha256"},
+                           {"pack", "json"},
+                           {"unpack", "json"}};
     info["curve_serverkey"] = file_key.empty() ? nlohmann::json(nullptr) : nlohmann::json(file_key);
     env_["IPP_CONNECTION_INFO"] = info.dump();
     auto env = [this](const std::string& n) -> std::optional<std::string> {
@@ -94,9 +103,7 @@ TEST_F(EngineCurveSetup, EnvironmentOrConfigWhenTheFileHasNone) {
   EXPECT_EQ(setup.engine.curve->server_key, kServer);
 }
 
-TEST_F(EngineCurveSetup, OffWithoutAnyServerKey) {
-  EXPECT_FALSE(load({}, "").engine.curve);
-}
+TEST_F(EngineCurveSetup, OffWithoutAnyServerKey) { EXPECT_FALSE(load({}, "").engine.curve); }
 
 TEST_F(EngineCurveSetup, MalformedFileKeyNamesTheFile) {
   try {
