@@ -245,10 +245,12 @@ def test_python_engines_with_our_curve_controller(tmp_path):
 @pytest.mark.parametrize("version", ["7.1", "9.1"])
 def test_our_engines_with_python_curve_controller(version):
     cluster = TestCluster(Impl("python", "cpp"), name=f"curve-py{version}", controller_args=CURVE)
+    plain_env = cluster.env
     if version == "9.1":
-        cluster.env = env_91(cluster.env)
+        cluster.env = env_91(plain_env)  # for the controller only
     try:
         cluster.start_controller()
+        cluster.env = plain_env
         info = cluster.connection_info("engine")
         assert is_z85_key(info["curve_serverkey"]) and info["key"] == ""
         cluster.start_engines(2)
