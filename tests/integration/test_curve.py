@@ -116,6 +116,11 @@ def test_91_and_71_clients_with_our_engines(curve_cluster):
     out = run_client_91(c.client_file, 2, c.env)
     assert sorted(out["pids"]) == sorted(p.pid for p in c.engines)
     assert out["squares"] == [x * x for x in range(8)]
+    # resubmit goes through the hub's own CurveZMQ connection to the task port
+    ar = rc.load_balanced_view().apply_async(interactive(lambda: 5))
+    assert ar.get(timeout=scaled(20)) == 5
+    again = rc.resubmit(ar.msg_ids)
+    assert again.get(timeout=scaled(20)) in (5, [5])
 
 
 def test_traffic_is_encrypted(curve_cluster, tmp_path):
@@ -177,7 +182,8 @@ def test_plain_and_wrong_key_peers_get_nothing_through(curve_cluster, tmp_path):
                      if "WARNING" in l and any(s in l for s in signs)), None)
 
     line = wait_for(warning, 10, message="the controller's warning about a peer without CurveZMQ")
-    assert "registration port (tcp://127.0.0.1:" in line, line
+    # the client tries its registration, notification and IOPub ports at once
+    assert " port (tcp://127.0.0.1:" in line and "Peer " in line, line
     # a client with another server key
     other = zmq.curve_keypair()[0].decode()
     client_fails(plain_copy(info, tmp_path, curve_serverkey=other))
