@@ -276,7 +276,8 @@ def test_our_engines_with_python_curve_controller(version):
 
 def test_restart_with_reuse_keeps_the_key_pair(tmp_path):
     """--reuse: the saved key pair serves the files' curve_serverkey again; a configured pair
-    ($IPP_CURVE_SECRETKEY) is used as given and never saved or logged."""
+    ($IPP_ENABLE_CURVE=1 with $IPP_CURVE_SECRETKEY) is used as given and never saved or
+    logged."""
     public, secret = (k.decode() for k in zmq.curve_keypair())
     kept = {"curve_secretkey": secret}
     cluster = TestCluster(Impl("cpp", "cpp"), name="curve-reuse",
@@ -303,8 +304,9 @@ def test_restart_with_reuse_keeps_the_key_pair(tmp_path):
 
         # a configured pair, from the environment: used as given, never saved
         (cluster.security_dir / "ipcontroller-curve.json").unlink()
-        cluster.env.update(IPP_CURVE_PUBLICKEY=public, IPP_CURVE_SECRETKEY=secret)
-        cluster.controller_args = list(CURVE)
+        cluster.env.update(IPP_ENABLE_CURVE="1", IPP_CURVE_PUBLICKEY=public,
+                           IPP_CURVE_SECRETKEY=secret)
+        cluster.controller_args = []
         cluster.controller = None
         cluster.start_controller()
         assert cluster.connection_info("engine")["curve_serverkey"] == public
