@@ -33,6 +33,19 @@ c = get_config()  # noqa
 #  Default: ''
 # c.IPController.ssh_server = ''
 
+## CurveZMQ encryption and authentication on every port (also $IPP_ENABLE_CURVE=1). The public
+#  key goes into both connection files as curve_serverkey; engines and clients (ipyparallel 7+)
+#  use it. Without an explicit c.Session.key, HMAC signing is then off, as in ipyparallel.
+#  Default: False
+# c.IPController.enable_curve = False
+
+## The controller's CurveZMQ key pair, Z85 text (also $IPP_CURVE_PUBLICKEY /
+#  $IPP_CURVE_SECRETKEY). Empty: a new pair, kept in security/ipcontroller-curve.json (0600)
+#  for --reuse / --restore.
+#  Default: ''
+# c.IPController.curve_publickey = ''
+# c.IPController.curve_secretkey = ''
+
 #------------------------------------------------------------------------------
 # HeartMonitor / TaskScheduler configuration
 #------------------------------------------------------------------------------

@@ -39,6 +39,17 @@ c = get_config()  # noqa
 #  Default: ''
 # c.IPEngine.sshkey = ''
 
+## The controller's CurveZMQ public key, when the connection file has no curve_serverkey (the
+#  file's wins). Also $IPP_CURVE_SERVERKEY.
+#  Default: ''
+# c.IPEngine.curve_serverkey = ''
+
+## The engine's own CurveZMQ key pair (also $IPP_CURVE_PUBLICKEY / $IPP_CURVE_SECRETKEY).
+#  Empty: a new pair per start.
+#  Default: ''
+# c.IPEngine.curve_publickey = ''
+# c.IPEngine.curve_secretkey = ''
+
 #------------------------------------------------------------------------------
 # MPI (ipengine --mpi, as ipcluster's MPI launcher starts it)
 #------------------------------------------------------------------------------

@@ -211,6 +211,13 @@ int main(int argc, char** argv) {
     }
     if (const char* k = std::getenv("IPP_SESSION_KEY")) o.key = std::string(k);
     if (no_secure) o.key = std::string();
+    // CurveZMQ: config over the environment, as the traits' defaults read it in Python.
+    o.enable_curve = get_or<bool>(config, {"IPController"}, "enable_curve",
+                                  env_or("IPP_ENABLE_CURVE", "") == "1");
+    o.curve_publickey = get_or<std::string>(config, {"IPController"}, "curve_publickey",
+                                            env_or("IPP_CURVE_PUBLICKEY", ""));
+    o.curve_secretkey = get_or<std::string>(config, {"IPController"}, "curve_secretkey",
+                                            env_or("IPP_CURVE_SECRETKEY", ""));
     if (log_to_file) {
       auto file = pdir.log() / ("ipcontroller-" + o.cluster_id + "-" +
                                 std::to_string(::getpid()) + ".log");

@@ -28,7 +28,8 @@ Options (as Python's ipengine; any --Class.trait=value works too):
   -c CODE / -s FILE           startup command / script
   --work-dir=DIR --log-level=LEVEL --log-to-file --debug --quiet --mpi
   --ident=UUID --user=NAME --keyfile=FILE --secure --no-secure
-Environment: IPP_CONNECTION_INFO, IPP_PROFILE_DIR, IPP_CLUSTER_ID, IPP_SESSION_KEY.
+Environment: IPP_CONNECTION_INFO, IPP_PROFILE_DIR, IPP_CLUSTER_ID, IPP_SESSION_KEY,
+  IPP_CURVE_SERVERKEY, IPP_CURVE_PUBLICKEY, IPP_CURVE_SECRETKEY (CurveZMQ).
 )";
 
 std::string self_path(const char* argv0) {

@@ -1,4 +1,5 @@
 #include <ipp/cluster/registration_probe.hpp>
+#include <ipp/net/curve.hpp>
 #include <ipp/net/frames_io.hpp>
 
 namespace ipp::cluster {
@@ -8,6 +9,12 @@ RegistrationProbe::RegistrationProbe(zmq::context_t& context,
     : socket_(context, zmq::socket_type::dealer),
       session_(ipp::wire::SessionConfig{client_info.key, client_info.signature_scheme, "", ""}) {
   socket_.set(zmq::sockopt::linger, 0);
+  if (client_info.curve_serverkey && !client_info.curve_serverkey->empty()) {
+    // a CurveZMQ controller: a client like any other, with a key pair of its own
+    net::require_curve("curve_serverkey");
+    net::set_curve_client(
+        socket_, net::CurveClientKeys{*client_info.curve_serverkey, net::generate_curve_keypair()});
+  }
   socket_.connect(client_info.url(client_info.registration));
 }
 

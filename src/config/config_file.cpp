@@ -52,7 +52,12 @@ ConfigTree collisions(const ConfigTree& earlier, const ConfigTree& later) {
     const ConfigTree& theirs = later[cls];
     for (const auto& [trait, value] : mine.items()) {
       if (theirs.contains(trait) && theirs[trait] != value) {
-        out[cls][trait] = python_repr(value) + " ignored, using " + python_repr(theirs[trait]);
+        // secrets (Session.key, the CurveZMQ secret keys) are named but never shown: this
+        // text goes into a log line
+        const bool secret = trait == "key" || trait == "curve_secretkey";
+        out[cls][trait] =
+            secret ? std::string("<hidden> ignored, using <hidden>")
+                   : python_repr(value) + " ignored, using " + python_repr(theirs[trait]);
       }
     }
   }

@@ -184,6 +184,10 @@ fs::path ProfileDir::engine_file(const std::string& cluster_id) const {
   return security() / ("ipcontroller" + with_id(cluster_id) + "-engine.json");
 }
 
+fs::path ProfileDir::curve_key_file(const std::string& cluster_id) const {
+  return security() / ("ipcontroller" + with_id(cluster_id) + "-curve.json");
+}
+
 fs::path ProfileDir::cluster_file(const std::string& cluster_id) const {
   return security() / ("cluster-" + cluster_id + ".json");
 }

@@ -17,7 +17,9 @@
 #include <random>
 #include <thread>
 
+#include "curve_keys.hpp"
 #include "hub/hub.hpp"
+#include "service/handshake_monitor.hpp"
 #include "service/relays.hpp"
 #include "service/task_service.hpp"
 
@@ -56,6 +58,7 @@ struct Binder {
   zmq::context_t& ctx;
   std::string transport;
   std::string bind_ip;
+  const std::optional<net::CurveKeyPair>& curve;  // every bound socket is a CURVE server
 
   zmq::socket_t bind(zmq::socket_type type, const std::string& port, const char* what,
                      const std::string& identity = "") {
@@ -67,6 +70,7 @@ struct Binder {
       s.set(zmq::sockopt::rcvhwm, 0);
     }
     if (!identity.empty()) s.set(zmq::sockopt::routing_id, identity);
+    if (curve) net::set_curve_server(s, *curve);
     std::string ep = transport + "://" + bind_ip + ":" + port;
     try {
       s.bind(ep);
@@ -125,9 +129,30 @@ int run_controller(const ControllerOptions& opt) {
     }
   }
 
-  const std::string key = old_client ? old_client->key : (opt.key ? *opt.key : random_key());
+  // CurveZMQ: the key pair, and whether reused files still fit it (curve_keys.hpp).
+  if (opt.enable_curve) net::require_curve("IPController.enable_curve");
+  const auto curve_key_path = opt.profile.curve_key_file(opt.cluster_id);
+  CurveKeyInputs curve_in;
+  curve_in.enabled = opt.enable_curve;
+  curve_in.configured_public = opt.curve_publickey;
+  curve_in.configured_secret = opt.curve_secretkey;
+  curve_in.reusing = old_client.has_value();
+  if (old_client) curve_in.reused_serverkey = old_client->curve_serverkey;
+  if (opt.enable_curve && old_client) curve_in.saved = read_curve_key_file(curve_key_path);
+  const CurveKeyChoice curve = choose_curve_keys(curve_in);
+  for (const auto& w : curve.warnings) log->warn("{}", w);
+  // Without an explicit Session.key, CurveZMQ replaces HMAC signing (Python's enable_curve sets
+  // Session.key = b'' unless configured).
+  const std::string key = old_client ? old_client->key
+                                     : (opt.key ? *opt.key : (curve.keys ? "" : random_key()));
+  const bool write_files = !old_client || curve.rewrite_files;
+  if (curve.keys) {
+    log->info("Using CurveZMQ security ({} key pair, public key {}); message signing is {}",
+              curve.generated ? "new" : (curve.from_key_file ? "saved" : "configured"),
+              curve.keys->public_key, key.empty() ? "off" : "on");
+  }
   const std::string location = opt.location.empty() ? host_name() : opt.location;
-  Binder binder{ctx, opt.transport, bind_ip_of(opt.ip)};
+  Binder binder{ctx, opt.transport, bind_ip_of(opt.ip), curve.keys};
   PortPool pool(opt.ports);
   auto port = [&](int reused) { return reused > 0 ? std::to_string(reused) : pool.next(); };
   const int leaves = 1 << std::max(0, opt.broadcast_depth);
@@ -153,8 +178,10 @@ int run_controller(const ControllerOptions& opt) {
                              "heartbeat pong");
   // The hub learns from hb_pong's monitor when an engine's heartbeat connection closes: the
   // engine process exited (its kernel closed the connection), so it is gone at once.
+  // Its handshake events also go to the HandshakeMonitor, through the hub.
   constexpr const char* kHeartConnections = "inproc://ipp-heart-connections";
-  if (zmq_socket_monitor(hb_pong.handle(), kHeartConnections, ZMQ_EVENT_DISCONNECTED) != 0) {
+  if (zmq_socket_monitor(hb_pong.handle(), kHeartConnections,
+                         ZMQ_EVENT_DISCONNECTED | service::HandshakeMonitor::kEvents) != 0) {
     throw ConfigError(std::string("cannot watch the heartbeat connections: ") +
                       zmq_strerror(zmq_errno()));
   }
@@ -196,6 +223,23 @@ int run_controller(const ControllerOptions& opt) {
   }
   for (auto& s : bcast_leaves) s.set(zmq::sockopt::router_mandatory, 1);
 
+  // Peers whose handshake fails (no CurveZMQ, or the wrong server key) are named in the log.
+  service::HandshakeMonitor handshakes(ctx, curve.keys.has_value());
+  handshakes.watch(registration, "registration");
+  handshakes.watch(control_out, "engine control");
+  handshakes.watch(mux_out, "engine mux");
+  handshakes.watch(task_out, "engine task");
+  handshakes.watch(iopub_in, "engine iopub");
+  handshakes.watch(hb_ping, "heartbeat ping");
+  const std::size_t hb_pong_watch = handshakes.add_external("heartbeat pong");
+  for (auto& leaf : bcast_leaves) handshakes.watch(leaf, "engine broadcast");
+  handshakes.watch(control_in, "client control");
+  handshakes.watch(mux_in, "client mux");
+  handshakes.watch(task_in, "client task");
+  handshakes.watch(iopub_out, "client iopub");
+  handshakes.watch(notification, "notification");
+  handshakes.watch(bcast_root, "client broadcast");
+
   // Internal plumbing.
   zmq::socket_t monitor_pull(ctx, zmq::socket_type::pull);
   // Bounded (with blocking sends on the PUSH side): memory stays flat when clients submit faster
@@ -220,6 +264,10 @@ int run_controller(const ControllerOptions& opt) {
   sched_events_pull.connect("inproc://ipp-sched-events");
   zmq::socket_t resubmit(ctx, zmq::socket_type::dealer);
   resubmit.set(zmq::sockopt::linger, 0);
+  if (curve.keys) {
+    // a client of its own task port, with its own key pair (as Python's controller connects)
+    net::set_curve_client(resubmit, net::CurveClientKeys{curve.keys->public_key, *curve.keys});
+  }
   resubmit.connect("tcp://127.0.0.1:" + std::to_string(net::bound_port(task_in)));
 
   // Connection files.
@@ -237,6 +285,7 @@ int run_controller(const ControllerOptions& opt) {
   client.notification = net::bound_port(notification);
   client.broadcast = {net::bound_port(bcast_root)};
   client.key = key;
+  if (curve.keys) client.curve_serverkey = curve.keys->public_key;
   client.location = location;
   client.signature_scheme = opt.signature_scheme;
 
@@ -253,10 +302,12 @@ int run_controller(const ControllerOptions& opt) {
   engine.hb_pong = net::bound_port(hb_pong);
   for (auto& s : bcast_leaves) engine.broadcast.push_back(net::bound_port(s));
   engine.key = key;
+  engine.curve_serverkey = client.curve_serverkey;
   engine.location = location;
   engine.signature_scheme = opt.signature_scheme;
 
-  if (!old_client) {
+  if (curve.generated) write_curve_key_file(curve_key_path, *curve.keys);
+  if (write_files) {
     config::write_connection_file(client_path, client);
     config::write_connection_file(engine_path, engine);
   }
@@ -296,6 +347,9 @@ int run_controller(const ControllerOptions& opt) {
   hub_options.engine_connection_info = connection_info;
   hub_options.engine_state_file = opt.profile.engine_state_file(opt.cluster_id);
   hub_options.restore = opt.restore_engines;
+  hub_options.on_heart_connection_event = [&handshakes, hb_pong_watch](const net::SocketEvent& e) {
+    handshakes.feed(hb_pong_watch, e);
+  };
   hub::Hub hub(hub::HubSockets{std::move(registration), std::move(notification),
                                std::move(monitor_pull), std::move(hb_ping), std::move(hb_pong), std::move(hb_events),
                                std::move(resubmit), std::move(sched_events_push)},
@@ -331,6 +385,7 @@ int run_controller(const ControllerOptions& opt) {
 
   net::Reactor main_reactor("hub");
   hub.attach(main_reactor);
+  handshakes.attach(main_reactor);
   bool stopped_by_signal = false;
   auto stop_all = [&] { main_reactor.stop(); };
   hub.on_shutdown = stop_all;
@@ -360,6 +415,7 @@ int run_controller(const ControllerOptions& opt) {
     std::error_code ec;
     std::filesystem::remove(client_path, ec);
     std::filesystem::remove(engine_path, ec);
+    if (curve.generated) std::filesystem::remove(curve_key_path, ec);
   }
   (void)stopped_by_signal;
   return 0;

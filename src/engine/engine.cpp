@@ -1,4 +1,5 @@
 #include <ipp/engine/engine.hpp>
+#include <ipp/net/frames_io.hpp>
 #include <ipp/util/ids.hpp>
 #include <ipp/util/log.hpp>
 #include <ipp/wire/msg_types.hpp>
@@ -98,6 +99,8 @@ int Engine::run() {
   registration_ = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::dealer);
   registration_->set(zmq::sockopt::routing_id, identity_.uuid);
   registration_->set(zmq::sockopt::linger, 1000);
+  net::set_curve_client(*registration_, config_.curve);
+  watch_registration_handshake();
   registration_->connect(url_of(config_.connection, config_.connection.registration));
   main_.add(*registration_, [this] { on_registration_reply(); });
   if (!exit_requested_) start_registration();
@@ -156,6 +159,46 @@ void Engine::start_registration() {
   });
 }
 
+void Engine::watch_registration_handshake() {
+  const std::string ep = "inproc://ipp-registration-handshake";
+  constexpr int kEvents = ZMQ_EVENT_HANDSHAKE_SUCCEEDED | net::kHandshakeFailureEvents;
+  if (zmq_socket_monitor(registration_->handle(), ep.c_str(), kEvents) != 0) {
+    spdlog::warn("Cannot watch the registration handshake: {}", zmq_strerror(zmq_errno()));
+    return;
+  }
+  registration_events_ = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::pair);
+  registration_events_->set(zmq::sockopt::linger, 0);
+  registration_events_->connect(ep);
+  handshake_check_ = std::make_unique<HandshakeCheck>(
+      url_of(config_.connection, config_.connection.registration), config_.curve.has_value());
+  main_.add(*registration_events_, [this] { on_registration_handshake(); });
+}
+
+void Engine::on_registration_handshake() {
+  wire::Frames frames;
+  while (registration_events_ && net::recv_frames(*registration_events_, frames)) {
+    auto e = net::decode_socket_event(frames);
+    if (!e || registered_ || exit_requested_) continue;
+    spdlog::debug("registration socket: {}", net::is_handshake_failure(*e)
+                                                 ? net::describe_handshake_failure(*e)
+                                                 : std::string("handshake succeeded"));
+    if (auto fatal = handshake_check_->on_event(*e)) {
+      main_.cancel(registration_timer_);
+      spdlog::critical("{}", *fatal);
+      request_exit(255, "handshake failed", false);
+      return;
+    }
+  }
+}
+
+void Engine::stop_registration_watch() {
+  if (!registration_events_) return;
+  main_.remove(*registration_events_);
+  zmq_socket_monitor(registration_->handle(), nullptr, 0);
+  registration_events_.reset();
+  handshake_check_.reset();
+}
+
 void Engine::send_registration() {
   spdlog::info("Registering with controller at {}",
                url_of(config_.connection, config_.connection.registration));
@@ -208,6 +251,7 @@ void Engine::on_registration_reply() {
       continue;
     }
     main_.cancel(registration_timer_);
+    stop_registration_watch();
     if (reply.content.value("status", std::string()) != "ok") {
       spdlog::critical("Registration Failed: {}", reply.content.dump());
       request_exit(255, "registration failed", false);
@@ -265,6 +309,7 @@ void Engine::complete_registration(const Json& content) {
   shell_ = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::router);
   shell_->set(zmq::sockopt::routing_id, identity_.uuid);
   shell_->set(zmq::sockopt::linger, 1000);
+  net::set_curve_client(*shell_, config_.curve);
   for (const auto& url : shell_urls) {
     spdlog::info("Connecting shell to {}", url);
     shell_->connect(url);
@@ -274,6 +319,7 @@ void Engine::complete_registration(const Json& content) {
   pub.url = url_of(info, info.iopub);
   pub.session = config_.session;
   pub.engine = identity_;
+  pub.curve = config_.curve;
   publisher_ = std::make_unique<IopubPublisher>(context_, pub, ids_);
   publisher_->start();
 
@@ -283,6 +329,7 @@ void Engine::complete_registration(const Json& content) {
   hb.identity = identity_.uuid;
   hb.check_period = std::chrono::milliseconds(hb_period + 500);
   hb.max_misses = config_.max_heartbeat_misses;
+  hb.curve = config_.curve;
   heart_ = std::make_unique<Heart>(context_, hb, [this] { request_exit(0, "heartbeat lost"); });
 
   control_.post([this] { connect_control(); });
@@ -444,6 +491,7 @@ void Engine::connect_control() {
   control_socket_ = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::router);
   control_socket_->set(zmq::sockopt::routing_id, identity_.uuid);
   control_socket_->set(zmq::sockopt::linger, 1000);
+  net::set_curve_client(*control_socket_, config_.curve);
   std::string url = url_of(config_.connection, config_.connection.control);
   control_socket_->connect(url);
   control_handler_ = std::make_unique<ControlHandler>(identity_, *publisher_, aborts_, *this,
@@ -557,6 +605,7 @@ void Engine::force_exit() {
       wire::Session session(config_.session);
       zmq::socket_t s(context_, zmq::socket_type::dealer);
       s.set(zmq::sockopt::linger, 1000);
+      net::set_curve_client(s, config_.curve);
       s.connect(url_of(config_.connection, config_.connection.registration));
       send_unregistration(s, session);
       std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let the frame leave
@@ -581,6 +630,7 @@ void Engine::teardown() {
   shell_handler_.reset();
   if (shell_) main_.remove(*shell_);
   if (registration_) main_.remove(*registration_);
+  if (registration_) stop_registration_watch();
   shell_.reset();
   registration_.reset();
   interpreter_.reset();  // finalises Python (user atexit handlers, non-daemon threads)

@@ -25,10 +25,12 @@ void Heart::start() {
       ping_ = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::sub);
       ping_->set(zmq::sockopt::linger, 0);
       ping_->set(zmq::sockopt::subscribe, "");
+      net::set_curve_client(*ping_, settings_.curve);
       ping_->connect(settings_.ping_url);
       pong_ = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::dealer);
       pong_->set(zmq::sockopt::linger, 0);
       pong_->set(zmq::sockopt::routing_id, settings_.identity);
+      net::set_curve_client(*pong_, settings_.curve);
       pong_->connect(settings_.pong_url);
       reactor_.add(*ping_, [this] { on_ping(); });
       if (settings_.max_misses > 0) {

@@ -40,6 +40,7 @@ void IopubPublisher::start() {
       socket_->set(zmq::sockopt::sndhwm, 0);  // as IPEngine: never drop output
       socket_->set(zmq::sockopt::linger, static_cast<int>(settings_.linger.count()));
       socket_->set(zmq::sockopt::routing_id, settings_.engine.uuid);
+      net::set_curve_client(*socket_, settings_.curve);
       socket_->connect(settings_.url);
     } catch (...) {
       ready.set_exception(std::current_exception());

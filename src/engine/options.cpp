@@ -274,6 +274,12 @@ EngineSetup resolve_setup(const CommandLine& cli, const EnvLookup& env,
   }
   s.signature_scheme =
       config::get_or<std::string>(loaded, session, "signature_scheme", "hmac-sha256");
+  setup.curve_serverkey = config::get_or<std::string>(loaded, engine, "curve_serverkey",
+                                                      env("IPP_CURVE_SERVERKEY").value_or(""));
+  setup.curve_publickey = config::get_or<std::string>(loaded, engine, "curve_publickey",
+                                                      env("IPP_CURVE_PUBLICKEY").value_or(""));
+  setup.curve_secretkey = config::get_or<std::string>(loaded, engine, "curve_secretkey",
+                                                      env("IPP_CURVE_SECRETKEY").value_or(""));
   s.username = config::get_or<std::string>(loaded, session, "username", "");
   s.session_id = config::get_or<std::string>(loaded, session, "session", "");
   if (s.session_id.empty()) s.session_id = new_id();
@@ -290,6 +296,47 @@ EngineSetup resolve_setup(const CommandLine& cli, const EnvLookup& env,
 
   if (loaded_out != nullptr) *loaded_out = std::move(loaded);
   return setup;
+}
+
+std::optional<net::CurveClientKeys> resolve_curve_keys(const std::string& server_key,
+                                                       const std::string& origin,
+                                                       const std::string& public_key,
+                                                       const std::string& secret_key,
+                                                       net::CurveKeyPair (*generate)()) {
+  if (server_key.empty()) return std::nullopt;
+  if (!net::is_curve_key(server_key)) {
+    throw ConfigError(origin + ": not a Z85-encoded CurveZMQ public key (" +
+                      std::to_string(net::kCurveKeyLength) + " characters expected, got " +
+                      std::to_string(server_key.size()) + ")");
+  }
+  try {
+    net::require_curve("curve_serverkey");
+  } catch (const std::runtime_error& e) {
+    throw ConfigError(origin + ": " + e.what());
+  }
+  net::CurveClientKeys keys;
+  keys.server_key = server_key;
+  if (secret_key.empty()) {
+    if (!public_key.empty()) {
+      throw ConfigError(
+          "IPEngine.curve_publickey is set but IPEngine.curve_secretkey is not: give both (or "
+          "$IPP_CURVE_PUBLICKEY and $IPP_CURVE_SECRETKEY), or neither to generate a pair");
+    }
+    spdlog::info("Generating new CURVE credentials");
+    keys.own = generate();
+    return keys;
+  }
+  auto derived = net::curve_public_key_of(secret_key);
+  if (!derived) {
+    throw ConfigError("IPEngine.curve_secretkey: not a Z85-encoded CurveZMQ key (" +
+                      std::to_string(net::kCurveKeyLength) + " characters expected, got " +
+                      std::to_string(secret_key.size()) + ")");
+  }
+  if (!public_key.empty() && public_key != *derived) {
+    throw ConfigError("IPEngine.curve_publickey does not belong to IPEngine.curve_secretkey");
+  }
+  keys.own = net::CurveKeyPair{*derived, secret_key};
+  return keys;
 }
 
 void load_connection(EngineSetup& setup, const EnvLookup& env) {
@@ -340,15 +387,24 @@ void load_connection(EngineSetup& setup, const EnvLookup& env) {
   auto info =
       config::ConnectionInfo::from_json(j, config::ConnectionKind::Engine, setup.connection_origin);
   if (setup.cli_location) info.location = *setup.cli_location;
-  if (info.curve_serverkey && !info.curve_serverkey->empty()) {
-    throw ConfigError(setup.connection_origin +
-                      ": curve_serverkey: CurveZMQ is not supported by this ipengine");
-  }
   if (info.pack != "json" || info.unpack != "json") {
     throw ConfigError(setup.connection_origin + ": pack/unpack '" + info.pack + "'/'" +
                       info.unpack + "': only the json packer is supported");
   }
-  spdlog::warn("Not using CurveZMQ security");
+  // the file's curve_serverkey wins over IPEngine.curve_serverkey / $IPP_CURVE_SERVERKEY
+  std::string server_key = setup.curve_serverkey;
+  std::string server_key_origin = "IPEngine.curve_serverkey ($IPP_CURVE_SERVERKEY)";
+  if (info.curve_serverkey && !info.curve_serverkey->empty()) {
+    server_key = *info.curve_serverkey;
+    server_key_origin = setup.connection_origin + ": curve_serverkey";
+  }
+  setup.engine.curve = resolve_curve_keys(server_key, server_key_origin, setup.curve_publickey,
+                                          setup.curve_secretkey);
+  if (setup.engine.curve) {
+    spdlog::info("Using CurveZMQ security");
+  } else {
+    spdlog::warn("Not using CurveZMQ security");
+  }
   // the file's key wins unless it is empty and a key was configured (IPEngine.load_connector_file)
   if (!info.key.empty() || !setup.session_key_configured) setup.engine.session.key = info.key;
   setup.engine.session.signature_scheme = info.signature_scheme;

@@ -2,7 +2,8 @@
 // RegistrationProbe: asks a running controller how many engines have registered, with the
 // client protocol itself — a DEALER sends `connection_request` to the hub's registration port
 // and the `connection_reply` lists the engines (ipyparallel Hub.connection_request). This works
-// the same against our ipcontroller and Python's.
+// the same against our ipcontroller and Python's, with CurveZMQ when the client file carries a
+// curve_serverkey.
 //
 // Owned by the ipcluster main thread (the socket is created, used and closed there); lives from
 // the moment the controller wrote its client file until the engines have started.

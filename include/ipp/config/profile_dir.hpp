@@ -34,6 +34,10 @@ class ProfileDir {
   // security/ipcontroller[-<cluster_id>]-{client,engine}.json
   std::filesystem::path client_file(const std::string& cluster_id) const;
   std::filesystem::path engine_file(const std::string& cluster_id) const;
+  // security/ipcontroller[-<cluster_id>]-curve.json: the controller's CurveZMQ key pair, kept
+  // (0600) so that a controller restarted with --reuse/--restore keeps the server key its
+  // connection files carry
+  std::filesystem::path curve_key_file(const std::string& cluster_id) const;
   // security/cluster-<cluster_id>.json (cluster-.json for the empty id)
   std::filesystem::path cluster_file(const std::string& cluster_id) const;
   // log/engines<cluster_id>.json (no separator)

@@ -37,6 +37,13 @@ struct ControllerOptions {
   std::optional<std::string> key;    // Session.key (default: random, or reused)
   std::string signature_scheme = "hmac-sha256";
   std::size_t record_limit = 1024;   // in-memory records before older ones are culled/spilled
+  // CurveZMQ (docs/security.md): IPController.enable_curve or $IPP_ENABLE_CURVE=1. Every bound
+  // socket is then a CURVE server; the key pair is configured (IPController.curve_publickey /
+  // curve_secretkey or $IPP_CURVE_PUBLICKEY / $IPP_CURVE_SECRETKEY) or generated, and without
+  // an explicit Session.key the HMAC key is empty, as in Python.
+  bool enable_curve = false;
+  std::string curve_publickey;
+  std::string curve_secretkey;  // never logged
 };
 
 // Binds, writes the connection files and runs until shutdown_request or SIGINT/SIGTERM.

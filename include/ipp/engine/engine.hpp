@@ -15,10 +15,12 @@
 //
 // Owned by main(); run() blocks until the engine stops and returns the process exit status.
 #include <ipp/config/connection_info.hpp>
+#include <ipp/engine/handshake_check.hpp>
 #include <ipp/engine/heart.hpp>
 #include <ipp/engine/interpreter.hpp>
 #include <ipp/engine/iopub.hpp>
 #include <ipp/engine/kernel.hpp>
+#include <ipp/net/curve.hpp>
 #include <ipp/net/reactor.hpp>
 #include <ipp/wire/session.hpp>
 
@@ -43,6 +45,8 @@ struct EngineConfig {
   config::ConnectionInfo connection;       // engine connection info, interface already usable
   std::string tunnel_server;               // the ssh server the connections go through, if any
   wire::SessionConfig session;             // key, scheme, session id (= uuid), username
+  // CurveZMQ: the controller's public key and this engine's key pair; every connection uses it
+  std::optional<net::CurveClientKeys> curve;
   std::optional<int> requested_id;         // IPEngine.id; with use_mpi and none, the MPI rank
   bool use_mpi = false;                    // IPEngine.use_mpi: MPI_Init before registering
   double mpi_registration_delay_s = 0.02;  // IPEngine.mpi_registration_delay
@@ -80,6 +84,11 @@ class Engine final : public ControlActions, public InterpreterHost {
   // main thread
   void join_mpi_world();
   void start_registration();
+  // The registration socket's handshake events: a controller that cannot be reached with this
+  // engine's CurveZMQ settings stops the engine at once (HandshakeCheck) instead of a timeout.
+  void watch_registration_handshake();
+  void on_registration_handshake();
+  void stop_registration_watch();
   void send_registration();
   void on_registration_reply();
   void on_registration_timeout();
@@ -127,6 +136,8 @@ class Engine final : public ControlActions, public InterpreterHost {
   net::Reactor main_{"main"};
   std::unique_ptr<wire::Session> session_;
   std::unique_ptr<zmq::socket_t> registration_;
+  std::unique_ptr<zmq::socket_t> registration_events_;  // PAIR: the registration socket's monitor
+  std::unique_ptr<HandshakeCheck> handshake_check_;
   std::unique_ptr<zmq::socket_t> shell_;
   std::unique_ptr<Interpreter> interpreter_;
   std::unique_ptr<ShellHandler> shell_handler_;

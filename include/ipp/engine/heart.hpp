@@ -9,6 +9,7 @@
 //
 // Created by the Engine after registration; start() spawns the thread, stop() joins it.
 #include <ipp/engine/stream_buffer.hpp>
+#include <ipp/net/curve.hpp>
 #include <ipp/net/reactor.hpp>
 
 #include <zmq.hpp>
@@ -18,6 +19,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -30,7 +32,8 @@ class Heart {
     std::string pong_url;
     std::string identity;
     std::chrono::milliseconds check_period{3500};
-    int max_misses = 50;  // 0 disables the watchdog
+    int max_misses = 50;                        // 0 disables the watchdog
+    std::optional<net::CurveClientKeys> curve;  // CurveZMQ client keys for both sockets
   };
 
   Heart(zmq::context_t& context, Settings settings, std::function<void()> on_lost);

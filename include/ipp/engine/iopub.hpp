@@ -14,6 +14,7 @@
 // thread; stop() publishes what is still queued and joins. Lives until the engine stops.
 #include <ipp/engine/kernel.hpp>
 #include <ipp/engine/stream_buffer.hpp>
+#include <ipp/net/curve.hpp>
 #include <ipp/net/reactor.hpp>
 #include <ipp/wire/session.hpp>
 
@@ -24,6 +25,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -38,6 +40,7 @@ class IopubPublisher final : public Publisher {
     std::chrono::milliseconds flush_interval{200};  // ipykernel OutStream.flush_interval
     std::chrono::milliseconds min_interval{50};
     std::chrono::milliseconds linger{3000};
+    std::optional<net::CurveClientKeys> curve;  // CurveZMQ client keys
   };
 
   IopubPublisher(zmq::context_t& context, Settings settings, MsgIds& ids);

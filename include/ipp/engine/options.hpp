@@ -55,6 +55,12 @@ struct EngineSetup {
   std::string ssh_key;     // IPEngine.sshkey (--sshkey)
   // Set by load_connection when the engine's connections go through an ssh server.
   std::optional<ssh::SshTarget> tunnel;
+  // CurveZMQ: IPEngine.curve_serverkey / curve_publickey / curve_secretkey, each defaulting to
+  // $IPP_CURVE_SERVERKEY / $IPP_CURVE_PUBLICKEY / $IPP_CURVE_SECRETKEY. The connection file's
+  // curve_serverkey wins over the configured one (IPEngine.load_connector_file).
+  std::string curve_serverkey;
+  std::string curve_publickey;
+  std::string curve_secretkey;  // never logged
   std::vector<std::string> warnings;
 };
 
@@ -62,6 +68,13 @@ struct EngineSetup {
 // `loaded` receives the merged config (for --show-config).
 EngineSetup resolve_setup(const CommandLine& cli, const EnvLookup& env,
                           config::LoadedConfig* loaded = nullptr);
+
+// The engine's CurveZMQ keys, once the server key is known (empty: CurveZMQ is off): the
+// configured key pair, or a new one. Throws config::ConfigError for a malformed key or a public
+// key without its secret key, naming `origin` for the server key; `generate` is for tests.
+std::optional<net::CurveClientKeys> resolve_curve_keys(
+    const std::string& server_key, const std::string& origin, const std::string& public_key,
+    const std::string& secret_key, net::CurveKeyPair (*generate)() = net::generate_curve_keypair);
 
 // The engine connection info from $IPP_CONNECTION_INFO, else the file (the setup's url_file, or
 // <profile>/security/ipcontroller[-<cluster_id>]-engine.json), waiting up to wait_for_url_file for

@@ -172,12 +172,12 @@ void Hub::on_connection_events() {
   Frames frames;
   auto now = std::chrono::steady_clock::now();
   while (net::recv_frames(s_.hb_events, frames)) {
-    if (frames.size() != 2 || frames[0].size() < 6) continue;
-    std::uint16_t event = 0;
-    std::int32_t fd = -1;
-    std::memcpy(&event, frames[0].data(), sizeof event);
-    std::memcpy(&fd, static_cast<const char*>(frames[0].data()) + 2, sizeof fd);
-    if (event == ZMQ_EVENT_DISCONNECTED) apply(registry_.connection_lost(fd, now));
+    auto e = net::decode_socket_event(frames);
+    if (!e) continue;
+    if (e->event == ZMQ_EVENT_DISCONNECTED) {
+      apply(registry_.connection_lost(static_cast<std::int32_t>(e->value), now));
+    }
+    if (options_.on_heart_connection_event) options_.on_heart_connection_event(*e);
   }
 }
 

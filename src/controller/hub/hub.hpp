@@ -14,6 +14,7 @@
 #include <ipp/controller/db/task_db.hpp>
 #include <ipp/controller/heartbeat/heart_monitor.hpp>
 #include <ipp/net/reactor.hpp>
+#include <ipp/net/socket_events.hpp>
 #include <ipp/util/log.hpp>
 #include <ipp/util/log_tally.hpp>
 #include <ipp/wire/session.hpp>
@@ -64,6 +65,9 @@ struct HubOptions {
   // The hub reads the task copies from the schedulers at most once per this interval (0: as
   // they come), so that one wake-up takes in several.
   std::chrono::milliseconds monitor_pace{2};
+  // Every socket-monitor event of hb_pong (the hub acts on DISCONNECTED itself), for the
+  // controller's handshake log.
+  std::function<void(const net::SocketEvent&)> on_heart_connection_event;
 };
 
 class Hub {

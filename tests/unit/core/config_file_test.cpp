@@ -303,6 +303,24 @@ TEST(ConfigFileTest, JsonBeatsPyAndAppBeatsIpythonConfig) {
   EXPECT_EQ(cfg.origins.at("Cluster.delay"), (profile.path() / "ipython_config.py").string());
 }
 
+TEST(ConfigFileTest, CollisionWarningsHideSecrets) {
+  ScopedEnv no_python("IPP_CONFIG_PYTHON", "");
+  TempDir profile;
+  write(profile.path() / "ipcontroller_config.py",
+        "c.IPController.curve_secretkey = 'old-secret'\nc.Session.key = 'old-key'\n");
+  write(profile.path() / "ipcontroller_config.json",
+        R"({"IPController": {"curve_secretkey": "new-secret"}, "Session": {"key": "new-key"}})");
+  const LoadedConfig cfg = load_app_config(profile.path(), "ipcontroller");
+  EXPECT_EQ(cfg.tree["IPController"]["curve_secretkey"], "new-secret");
+  ASSERT_TRUE(contains(cfg.warnings, "Collisions detected"));
+  for (const auto& w : cfg.warnings) {
+    for (const char* secret : {"old-secret", "new-secret", "old-key", "new-key"}) {
+      EXPECT_EQ(w.find(secret), std::string::npos) << w;
+    }
+  }
+  EXPECT_TRUE(contains(cfg.warnings, "curve_secretkey"));
+}
+
 TEST(ConfigFileTest, ExtraDirsLoadBeforeTheProfile) {
   ScopedEnv no_python("IPP_CONFIG_PYTHON", "");
   TempDir system;
