@@ -170,7 +170,8 @@ void Engine::watch_registration_handshake() {
   registration_events_->set(zmq::sockopt::linger, 0);
   registration_events_->connect(ep);
   handshake_check_ = std::make_unique<HandshakeCheck>(
-      url_of(config_.connection, config_.connection.registration), config_.curve.has_value());
+      url_of(config_.connection, config_.connection.registration), config_.curve.has_value(),
+      !config_.tunnel_server.empty());
   main_.add(*registration_events_, [this] { on_registration_handshake(); });
 }
 

@@ -25,6 +25,7 @@ std::optional<std::string> HandshakeCheck::on_event(const net::SocketEvent& e) {
            net::describe_handshake_failure(e) + ")";
   }
   if (e.event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
+    if (tunnelled_) return std::nullopt;
     if (++closed_in_a_row_ < kClosedLimit) return std::nullopt;
     if (curve_) {
       return "Cannot connect to " + who +

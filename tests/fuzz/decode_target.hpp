@@ -1,8 +1,9 @@
 #pragma once
 // The decoder fuzz target, shared by the libFuzzer binary (tests/fuzz/decode_fuzz.cpp) and the
 // unit-test smoke run. The input is split into frames at every 0xff byte; the frames go through
-// Session::deserialize with and without a key. Any result is fine; a crash or a sanitizer report
-// is the bug.
+// Session::deserialize with and without a key, and through the relays' ForwardCheck. Any result
+// is fine; a crash or a sanitizer report is the bug.
+#include <ipp/wire/forward_check.hpp>
 #include <ipp/wire/session.hpp>
 
 #include <cstddef>
@@ -21,6 +22,10 @@ inline int decode_one(const std::uint8_t* data, std::size_t size) {
         frames.emplace_back(data + start, i - start);
         start = i + 1;
       }
+    }
+    if (s == &open) {
+      static wire::ForwardCheck check;
+      if (auto env = wire::Session::envelope(frames)) (void)check.run(frames, *env);
     }
     auto r = s->deserialize(std::move(frames));
     if (r) {

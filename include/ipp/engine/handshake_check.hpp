@@ -14,8 +14,11 @@ namespace ipp::engine {
 
 class HandshakeCheck {
  public:
-  HandshakeCheck(std::string controller_url, bool curve)
-      : url_(std::move(controller_url)), curve_(curve) {}
+  // `tunnelled`: the engine's connections go through an SSH tunnel, whose local end closes a
+  // connection when the far end refuses it (the tunnel logs that); closings mid-handshake then
+  // say nothing about the controller's security and are left to the registration timeout.
+  HandshakeCheck(std::string controller_url, bool curve, bool tunnelled = false)
+      : url_(std::move(controller_url)), curve_(curve), tunnelled_(tunnelled) {}
 
   // The fatal message, when `e` shows the handshake cannot succeed.
   std::optional<std::string> on_event(const net::SocketEvent& e);
@@ -27,6 +30,7 @@ class HandshakeCheck {
  private:
   std::string url_;
   bool curve_;
+  bool tunnelled_;
   int closed_in_a_row_ = 0;
 };
 

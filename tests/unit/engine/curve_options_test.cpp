@@ -142,5 +142,15 @@ TEST(HandshakeCheck, ClosedConnectionsCountInARow) {
   EXPECT_NE(m->find("curve_serverkey"), std::string::npos);
 }
 
+TEST(HandshakeCheck, ClosingsThroughATunnelAreLeftToTheRegistrationTimeout) {
+  // the tunnel's local end closes what the far end refused: nothing about CurveZMQ
+  net::SocketEvent closed{ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL, ECONNRESET, ""};
+  net::SocketEvent mismatch{ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL,
+                            ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH, ""};
+  HandshakeCheck check("tcp://127.0.0.1:1", false, /*tunnelled=*/true);
+  for (int i = 0; i < 5; ++i) EXPECT_FALSE(check.on_event(closed));
+  EXPECT_TRUE(check.on_event(mismatch));  // a real answer from the controller still counts
+}
+
 }  // namespace
 }  // namespace ipp::engine
