@@ -415,14 +415,14 @@ TEST(PickleBuffers, RoundTripAndPythonFormats) {
   ASSERT_TRUE(back);
   EXPECT_EQ(*back, bufs);
   // pickle.dumps([b'ab', b'c'], -1) from Python 3.11 (protocol 5, framed, memoized).
-  const std::string py5("\x80\x05\x95\x0f\x00\x00\x00\x00\x00\x00\x00]\x94(C\x02" "ab\x94"
-                        "C\x01" "c\x94" "e.", 27);
+  const std::string py5("\x80\x05\x95\x0e\x00\x00\x00\x00\x00\x00\x00]\x94(C\x02" "ab\x94"
+                        "C\x01" "c\x94" "e.", 25);
   auto p5 = unpickle_buffers(py5);
   ASSERT_TRUE(p5);
   EXPECT_EQ(*p5, (Buffers{"ab", "c"}));
   // pickle.dumps([b'x'], -1): a single APPEND.
-  const std::string one("\x80\x05\x95\x09\x00\x00\x00\x00\x00\x00\x00]\x94" "C\x01x\x94" "a.",
-                        22);
+  const std::string one("\x80\x05\x95\x08\x00\x00\x00\x00\x00\x00\x00]\x94" "C\x01x\x94" "a.",
+                        19);
   EXPECT_EQ(*unpickle_buffers(one), Buffers{"x"});
   EXPECT_FALSE(unpickle_buffers("garbage"));
 }
