@@ -31,7 +31,9 @@ cmake --build "$dir" -j2 || exit 1
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 supp="$PWD/tests/support/lsan.supp"
-export ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:log_path=$logs/asan"
+# allocator_may_return_null: a peer announcing a frame of 2^56 bytes makes libzmq call malloc
+# with that size; glibc returns NULL and libzmq drops the connection, ASan would abort instead
+export ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:allocator_may_return_null=1:log_path=$logs/asan"
 export LSAN_OPTIONS="suppressions=$supp:print_suppressions=0"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$logs/ubsan"
 export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:log_path=$logs/tsan"
