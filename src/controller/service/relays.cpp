@@ -23,6 +23,16 @@ void send_monitor(zmq::socket_t& monitor, std::string_view topic, const Frames& 
   net::send_frames(monitor, std::move(copy), /*block=*/true);
 }
 
+// An engine message on its way to a client, if the client can take it in: signed, not seen
+// before, and with parts its Session decodes (see QueueRelay).
+Result<wire::RawMessage, wire::DecodeError> for_clients(wire::Session& session,
+                                                        wire::ForwardCheck& check, Frames&& frames) {
+  auto raw = session.verify(std::move(frames));
+  if (!raw) return raw;
+  if (auto parts = check.run(raw->frames, raw->env); !parts) return parts.error();
+  return raw;
+}
+
 }  // namespace
 
 QueueRelay::QueueRelay(std::string name, zmq::socket_t client, zmq::socket_t engine,
@@ -75,12 +85,10 @@ void QueueRelay::from_engine() {
       continue;
     }
     std::swap(frames[0], frames[1]);
-    auto checked = session_.verify(std::move(frames));
-    Result<Ok, wire::DecodeError> parts = checked ? forward_check_.run(checked->frames, checked->env)
-                                                  : Result<Ok, wire::DecodeError>(checked.error());
-    if (!parts) {
+    auto checked = for_clients(session_, forward_check_, std::move(frames));
+    if (!checked) {
       problems_.report(spdlog::level::warn, "bad engine message", [&] {
-        return fmt::format("dropping an engine message for a client: {}", parts.error().what());
+        return fmt::format("dropping an engine message for a client: {}", checked.error().what());
       });
       continue;
     }
@@ -107,12 +115,10 @@ void IopubRelay::attach(net::Reactor& reactor) {
 void IopubRelay::forward() {
   Frames frames;
   for (int budget = 0; budget < 1000 && net::recv_frames(sub_, frames); ++budget) {
-    auto checked = session_.verify(std::move(frames));
-    Result<Ok, wire::DecodeError> parts = checked ? forward_check_.run(checked->frames, checked->env)
-                                                  : Result<Ok, wire::DecodeError>(checked.error());
-    if (!parts) {
+    auto checked = for_clients(session_, forward_check_, std::move(frames));
+    if (!checked) {
       problems_.report(spdlog::level::warn, "bad IOPub message", [&] {
-        return fmt::format("dropping an IOPub message: {}", parts.error().what());
+        return fmt::format("dropping an IOPub message: {}", checked.error().what());
       });
       continue;
     }
