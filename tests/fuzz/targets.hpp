@@ -144,20 +144,36 @@ inline int db_query(Bytes in) {
 // ---- the hub's query handlers, reached through the decoder --------------------------------
 
 // A hub with its sockets bound to inproc endpoints nobody reads, attached to a reactor that
-// never runs: handle_query() runs each handler and its replies go nowhere.
+// never runs: handle_query() runs each handler and its replies go nowhere. Registrations that
+// never complete pile up (no timer runs to expire them), so the hub is built anew every
+// `kRenewEvery` inputs: its state stays the size a live controller's would have.
 struct HubRig {
+  static constexpr int kRenewEvery = 500;
   zmq::context_t ctx{1};
-  net::Reactor reactor{"fuzz-hub"};
   wire::SessionConfig config{"fuzz-hub-key", "hmac-sha256", "", "fuzz"};
   wire::Session client{config};
+  std::unique_ptr<net::Reactor> reactor;
   std::unique_ptr<controller::hub::Hub> hub;
+  int uses = 0;
+  int generation = 0;
 
-  HubRig() {
-    spdlog::set_level(spdlog::level::off);  // the hub logs every bad query; the speed is the point
+  HubRig() { spdlog::set_level(spdlog::level::off); }  // the hub logs every bad query
+
+  controller::hub::Hub& get() {
+    if (!hub || ++uses > kRenewEvery) renew();
+    return *hub;
+  }
+
+ private:
+  void renew() {
+    hub.reset();
+    reactor = std::make_unique<net::Reactor>("fuzz-hub");
+    uses = 1;
+    ++generation;  // a closed socket releases its inproc name later, on libzmq's reaper thread
     auto bound = [this](zmq::socket_type type, const std::string& name) {
       zmq::socket_t s(ctx, type);
       s.set(zmq::sockopt::linger, 0);
-      s.bind("inproc://fuzz-hub-" + name);
+      s.bind("inproc://fuzz-hub-" + std::to_string(generation) + "-" + name);
       return s;
     };
     controller::hub::HubSockets sockets{
@@ -185,7 +201,7 @@ struct HubRig {
       (void)db->add_record("m" + std::to_string(i), std::move(r));
     }
     hub = std::make_unique<controller::hub::Hub>(std::move(sockets), options, std::move(db));
-    hub->attach(reactor);
+    hub->attach(*reactor);
   }
 };
 
@@ -203,7 +219,7 @@ inline int hub_query(Bytes in) {
   auto content = json_of(in.substr(1));
   wire::Message m = rig.client.make(type, content ? *content : Json(std::string(in.substr(1))));
   m.identities = {"fuzz-client"};
-  rig.hub->handle_query(rig.client.serialize(std::move(m)));
+  rig.get().handle_query(rig.client.serialize(std::move(m)));
   return 0;
 }
 

@@ -89,7 +89,7 @@ TEST(ClusterFile, SshEngineSetLayout) {
                                       "profile_dir", "remote_output_file", "remote_profile_dir",
                                       "remote_python", "scp_args", "scp_cmd", "ssh_args",
                                       "ssh_cmd", "state", "user"}));
-  EXPECT_EQ(set["engines"]["0"]["ssh_cmd"], nlohmann::json::array({"ssh"}));
+  EXPECT_EQ(set["engines"]["0"]["ssh_cmd"].dump(), R"(["ssh"])");
 }
 
 TEST(ClusterFile, StoppedPartsAreOmitted) {

@@ -54,14 +54,14 @@ TEST(SessionGolden, VerifiesAndParsesEveryPythonMessage) {
     ASSERT_TRUE(msg.ok()) << msg.error().what();
     EXPECT_EQ(msg->msg_id(), c["msg_id"]);
     EXPECT_EQ(msg->msg_type(), c["msg_type"]);
-    EXPECT_EQ(msg->header["session"], c["session"]);
+    EXPECT_EQ(msg->header["session"].get<std::string>(), c["session"].get<std::string>());
     EXPECT_EQ(msg->header["version"], "5.3");
     EXPECT_EQ(nlohmann::json::parse(msg->content.dump()), c["content"]);
     EXPECT_EQ(nlohmann::json::parse(msg->metadata.dump()), c["metadata"]);
     if (c["parent_msg_id"].is_null()) {
       EXPECT_TRUE(msg->parent_header.empty());
     } else {
-      EXPECT_EQ(msg->parent_header["msg_id"], c["parent_msg_id"]);
+      EXPECT_EQ(msg->parent_header["msg_id"].get<std::string>(), c["parent_msg_id"].get<std::string>());
     }
     ASSERT_EQ(msg->identities.size(), c["identities"].size());
     for (std::size_t i = 0; i < msg->identities.size(); ++i) {
