@@ -12,6 +12,8 @@ packages=(
   python3-matplotlib python3-matplotlib-inline openmpi-bin python3-mpi4py
   openssh-server openssh-client iproute2 procps psmisc
   slurm-wlm munge
+  prometheus-cpp-dev libcpp-httplib-dev python3-prometheus-client
+  chromium chromium-driver python3-selenium
 )
 
 missing=()

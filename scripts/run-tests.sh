@@ -52,6 +52,7 @@ for combo in "${combos[@]}"; do
 done
 
 pytest_step "ipcontroller start-up, config, restart and chaos" -q tests/integration/test_controller_config.py tests/integration/test_controller_restart.py tests/integration/test_chaos.py tests/integration/test_quiet_log.py tests/integration/test_engine_exits.py tests/integration/test_hostile_requests.py tests/integration/test_secrets_in_logs.py tests/integration/test_storm.py tests/integration/test_curve.py
+pytest_step "status endpoint, metrics, dashboard in Chromium, ipcluster status" -q tests/integration/test_status.py tests/integration/test_status_page.py
 pytest_step "ipcluster (local, SSH, MPI, Slurm, PBS/SGE/LSF/HTCondor launchers)" -q tests/integration/cluster
 pytest_step "batch-system test tools (private Slurm, recording fakes, Python's scripts)" -q tests/integration/hpc
 pytest_step "benchmark smoke" -q tests/integration/test_bench_smoke.py

@@ -56,7 +56,8 @@ int main(int argc, char** argv) {
   std::string profile = "default", profile_dir, ipython_dir, cluster_id, ip, location, ssh,
               enginessh, transport, ports, scheme, log_level, work_dir, keyfile, ident, user,
               extra_config;
-  int ping = 0, hwm = -1, port = 0;
+  int ping = 0, hwm = -1, port = 0, status_port = -1;
+  std::string status_ip;
   bool reuse = false, restore = false, nodb = false, sqlitedb = false, dictdb = false,
        mongodb = false, usethreads = false, secure = false, no_secure = false, debug = false,
        quiet = false, log_to_file = false, init = false;
@@ -73,6 +74,9 @@ int main(int argc, char** argv) {
   app.add_option("--port", port, "registration port (deprecated)");
   app.add_option("--ports", ports, "port pool, e.g. 10101-10120");
   app.add_option("--ping", ping, "heartbeat period in ms");
+  app.add_option("--status-port", status_port,
+                 "serve the status page, /metrics and /api/status on this port (0: any)");
+  app.add_option("--status-ip", status_ip, "address of the status endpoint (127.0.0.1)");
   app.add_option("--scheme", scheme, "task scheme: leastload lru twobin weighted plainrandom pure");
   app.add_option("--hwm", hwm, "max outstanding tasks per engine (0 = unlimited)");
   app.add_option("--log-level", log_level, "log level (10-50 or DEBUG..CRITICAL)");
@@ -218,6 +222,15 @@ int main(int argc, char** argv) {
                                             env_or("IPP_CURVE_PUBLICKEY", ""));
     o.curve_secretkey = get_or<std::string>(config, {"IPController"}, "curve_secretkey",
                                             env_or("IPP_CURVE_SECRETKEY", ""));
+    if (auto v = get<int>(config, {"IPController"}, "status_port")) o.status_port = *v;
+    if (app.count("--status-port")) o.status_port = status_port;
+    if (o.status_port && (*o.status_port < 0 || *o.status_port > 65535)) {
+      throw ConfigError("IPController.status_port: not a port: " + std::to_string(*o.status_port));
+    }
+    o.status_ip = get_or<std::string>(config, {"IPController"}, "status_ip", "127.0.0.1");
+    if (app.count("--status-ip")) o.status_ip = status_ip;
+    o.status_token = get_or<std::string>(config, {"IPController"}, "status_token",
+                                         env_or("IPP_STATUS_TOKEN", ""));
     if (log_to_file) {
       auto file = pdir.log() / ("ipcontroller-" + o.cluster_id + "-" +
                                 std::to_string(::getpid()) + ".log");

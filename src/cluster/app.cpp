@@ -51,6 +51,7 @@ int run(ClusterOptions o) {
     if (o.subcommand == "engines") return cmd_start(o, false);
     if (o.subcommand == "stop") return cmd_stop(o);
     if (o.subcommand == "list") return cmd_list(o);
+    if (o.subcommand == "status") return cmd_status(o);
     if (o.subcommand == "clean") return cmd_clean(o);
     if (o.subcommand == "profile") return cmd_profile_create(o);
     if (o.subcommand == "nbextension") {

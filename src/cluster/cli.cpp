@@ -9,20 +9,20 @@ namespace ipp::cluster {
 
 namespace {
 
-const std::set<std::string> kSubcommands = {"start", "stop",  "engines",    "list",
-                                            "clean", "profile", "nbextension"};
+const std::set<std::string> kSubcommands = {"start", "stop",    "engines",    "list",
+                                            "clean", "profile", "nbextension", "status"};
 
 // Options that take a value (traitlets aliases), all subcommands together; a subcommand that
 // does not use one ignores it as Python ignores an unrecognised alias.
 const std::set<std::string> kValueAliases = {
     "profile", "profile-dir", "ipython-dir", "log-level", "config", "work-dir", "cluster-id",
     "n",       "engines",     "controller",  "ip",        "location", "delay",  "clean-logs",
-    "log-url", "signal",      "o"};
+    "log-url", "signal",      "o",           "status-port"};
 // Options that are both a flag and an alias (--daemonize, --daemonize=False).
 const std::set<std::string> kFlagAliases = {"daemonize", "log-to-file"};
 const std::set<std::string> kFlags = {"debug", "quiet", "init", "all", "force", "overwrite",
                                       "parallel", "help", "help-all", "h", "show-config",
-                                      "show-config-json", "reuse"};
+                                      "show-config-json", "reuse", "json"};
 
 std::optional<bool> parse_bool(std::string v) {
   std::transform(v.begin(), v.end(), v.begin(), [](unsigned char c) { return std::tolower(c); });
@@ -39,10 +39,13 @@ std::string usage_text() {
          "Subcommands:\n"
          "  start     start a controller and engines (-n N, --profile, --cluster-id, --daemonize,\n"
          "            --engines=local|ssh, --controller=local|ssh, --ip, --location, --delay,\n"
+         "            --status-port=PORT (the controller's status page and /metrics),\n"
          "            -- <controller args>)\n"
          "  engines   start engines for a running controller\n"
          "  stop      stop a cluster (--cluster-id, --all, or cluster ids as arguments)\n"
          "  list      list running clusters (-o json)\n"
+         "  status    what a running cluster's controller shows: engines, tasks, queues\n"
+         "            (--cluster-id, --json)\n"
          "  clean     remove cluster, connection and log files (--force, --all)\n"
          "  profile create NAME   create a profile with commented config files\n\n"
          "Common options: --profile=NAME --profile-dir=DIR --ipython-dir=DIR --log-level=LEVEL\n"
@@ -62,7 +65,7 @@ ParseOutcome parse_command_line(const std::vector<std::string>& argv) {
     outcome.exit_code = exit_code::error;
     outcome.message =
         "No subcommand specified. Must specify one of: 'start', 'stop', 'engines', 'list', "
-        "'clean', 'nbextension'\n\n" + usage_text();
+        "'status', 'clean', 'nbextension'\n\n" + usage_text();
     return outcome;
   }
   if (args[0] == "--version") {
@@ -73,7 +76,7 @@ ParseOutcome parse_command_line(const std::vector<std::string>& argv) {
   if (kSubcommands.count(args[0]) == 0) {
     outcome.exit_code = exit_code::error;
     outcome.message = "Unknown subcommand '" + args[0] + "'. Must specify one of: 'start', "
-                      "'stop', 'engines', 'list', 'clean', 'nbextension'\n\n" + usage_text();
+                      "'stop', 'engines', 'list', 'status', 'clean', 'nbextension'\n\n" + usage_text();
     return outcome;
   }
   o.subcommand = args[0];
@@ -105,6 +108,11 @@ ParseOutcome parse_command_line(const std::vector<std::string>& argv) {
         int v = std::stoi(value, &used);
         if (used != value.size() || v < 0) throw std::invalid_argument(value);
         o.n = v;
+      } else if (name == "status-port") {
+        std::size_t used = 0;
+        int v = std::stoi(value, &used);
+        if (used != value.size() || v < 0 || v > 65535) throw std::invalid_argument(value);
+        o.status_port = v;
       } else if (name == "engines") o.engines = value;
       else if (name == "controller") o.controller = value;
       else if (name == "ip") o.ip = value;
@@ -184,6 +192,7 @@ ParseOutcome parse_command_line(const std::vector<std::string>& argv) {
       else if (name == "all") o.all = true;
       else if (name == "force") o.force = true;
       else if (name == "overwrite") o.overwrite = true;
+      else if (name == "json") o.output_format = "json";
       else if (name == "help" || name == "help-all" || name == "h") o.help = true;
       continue;
     }

@@ -2,6 +2,8 @@
 #include <ipp/net/curve.hpp>
 #include <ipp/net/frames_io.hpp>
 
+#include <chrono>
+
 namespace ipp::cluster {
 
 RegistrationProbe::RegistrationProbe(zmq::context_t& context,
@@ -21,6 +23,29 @@ RegistrationProbe::RegistrationProbe(zmq::context_t& context,
 void RegistrationProbe::send_request() {
   auto msg = session_.make("connection_request");
   (void)ipp::net::send_frames(socket_, session_.serialize(std::move(msg)));
+}
+
+std::optional<ipp::wire::Message> RegistrationProbe::ask(const std::string& msg_type,
+                                                         const std::string& reply_type,
+                                                         int timeout_ms) {
+  auto msg = session_.make(msg_type);
+  (void)ipp::net::send_frames(socket_, session_.serialize(std::move(msg)));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return std::nullopt;
+    zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
+    if (zmq::poll(&item, 1, left) <= 0) continue;
+    ipp::wire::Frames frames;
+    while (ipp::net::recv_frames(socket_, frames, /*dontwait=*/true)) {
+      auto reply = session_.deserialize(std::move(frames));
+      if (!reply.ok()) continue;
+      if (reply->msg_type() == reply_type || reply->msg_type() == "hub_error") {
+        return std::move(reply).value();
+      }
+    }
+  }
 }
 
 std::optional<int> RegistrationProbe::read_replies() {

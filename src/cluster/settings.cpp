@@ -175,6 +175,9 @@ ClusterSettings resolve_settings(const ipp::config::LoadedConfig& config,
       get_or<std::vector<std::string>>(config, {"Cluster"}, "controller_args", {});
   s.cluster_controller_args.insert(s.cluster_controller_args.end(), o.extra_args.begin(),
                                    o.extra_args.end());
+  if (o.status_port) {
+    s.cluster_controller_args.push_back("--status-port=" + std::to_string(*o.status_port));
+  }
   s.delay = o.delay ? *o.delay : get_or<double>(config, {"Cluster"}, "delay", 1.0);
   s.early_shutdown =
       get_or<double>(config, {"IPClusterStart", "IPClusterEngines"}, "early_shutdown", 30.0);

@@ -22,6 +22,8 @@
 #include "service/handshake_monitor.hpp"
 #include "service/relays.hpp"
 #include "service/task_service.hpp"
+#include "status/collector.hpp"
+#include "status/status_server.hpp"
 
 namespace ipp::controller {
 
@@ -385,6 +387,43 @@ int run_controller(const ControllerOptions& opt) {
 
   net::Reactor main_reactor("hub");
   hub.attach(main_reactor);
+
+  // Status: the snapshot for status_request and, when asked for, the HTTP endpoint.
+  status::StatusCollector collector(
+      main_reactor, [&hub](status::StatusSnapshot& s) { hub.fill_status(s); },
+      {{&relay_reactor,
+        [&](status::StatusSnapshot& s) {
+          mux.add_status(s);
+          control.add_status(s);
+          iopub.add_status(s);
+          broadcast.add_status(s);
+        }},
+       {&task_reactor, [&task](status::StatusSnapshot& s) { task.add_status(s); }}},
+      {opt.cluster_id, opt.profile.location().string()});
+  hub.gather_status = [&collector](std::function<void(status::StatusSnapshot)> done) {
+    collector.collect(std::move(done));
+  };
+  std::unique_ptr<status::StatusServer> status_server;
+  const auto status_path = opt.profile.security() /
+      ("ipcontroller" + (opt.cluster_id.empty() ? "" : "-" + opt.cluster_id) + "-status.json");
+  if (opt.status_port) {
+    status::StatusServerOptions so{opt.status_ip == "*" ? "0.0.0.0" : opt.status_ip,
+                                   *opt.status_port, opt.status_token};
+    if (so.token.empty() && !status::is_loopback(so.ip)) so.token = new_id() + new_id();
+    status_server = std::make_unique<status::StatusServer>(
+        so, [&collector](std::function<void(status::StatusSnapshot)> done) {
+          collector.collect(std::move(done));
+        });
+    wire::Json info{{"url", status_server->url()},
+                    {"ip", so.ip},
+                    {"port", status_server->port()},
+                    {"token", so.token},
+                    {"pid", static_cast<int>(::getpid())}};
+    config::write_file_atomic(status_path, info.dump(2) + "\n",
+                              std::filesystem::perms::owner_read |
+                                  std::filesystem::perms::owner_write);
+    log->info("Status page at {} (metrics at /metrics)", status_server->url());
+  }
   handshakes.attach(main_reactor);
   bool stopped_by_signal = false;
   auto stop_all = [&] { main_reactor.stop(); };
@@ -405,8 +444,14 @@ int run_controller(const ControllerOptions& opt) {
   log->info("ipcontroller ready: registration on {}:{} (scheme {}, {} broadcast leaves)",
             interface, client.registration, opt.scheme, leaves);
 
+  if (status_server) status_server->start();
   main_reactor.run();
 
+  if (status_server) {
+    status_server->stop();
+    std::error_code ec;
+    std::filesystem::remove(status_path, ec);
+  }
   relay_reactor.stop();
   task_reactor.stop();
   relay_thread.join();

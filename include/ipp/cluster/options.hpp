@@ -22,7 +22,7 @@ inline constexpr int already_stopped = 11;
 }  // namespace exit_code
 
 struct ClusterOptions {
-  std::string subcommand;  // start stop engines list clean profile nbextension
+  std::string subcommand;  // start stop engines list status clean profile nbextension
   std::string profile_action;  // `profile create`: "create"
   std::string profile_name;    // `profile create NAME`
 
@@ -39,6 +39,7 @@ struct ClusterOptions {
   std::optional<std::string> ip;
   std::optional<std::string> location;
   std::optional<double> delay;
+  std::optional<int> status_port;  // start: passed on to the controller as --status-port
   std::optional<bool> daemonize;
   std::optional<bool> log_to_file;
   bool debug = false;
@@ -47,7 +48,7 @@ struct ClusterOptions {
   bool force = false;      // clean --force
   bool overwrite = false;  // profile create --overwrite
   bool help = false;
-  std::string output_format = "text";  // list -o
+  std::string output_format = "text";  // list -o, status --json
   std::vector<std::string> extra_args;
   std::vector<std::string> warnings;  // "Unrecognized alias: 'x', it will have no effect."
   ipp::config::CliConfig cli;         // the --Class.trait=value part

@@ -21,6 +21,10 @@ class RegistrationProbe {
   RegistrationProbe(zmq::context_t& context, const ipp::config::ConnectionInfo& client_info);
 
   void send_request();
+  // Any other hub query (status_request): sends it, and reads the first reply of `reply_type`
+  // (or a hub_error) within `timeout`; nullopt when none came.
+  std::optional<ipp::wire::Message> ask(const std::string& msg_type,
+                                        const std::string& reply_type, int timeout_ms);
   // Reads every waiting reply; the engine count of the newest valid one, if any.
   std::optional<int> read_replies();
   zmq::socket_t& socket() { return socket_; }

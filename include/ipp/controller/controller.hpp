@@ -44,6 +44,12 @@ struct ControllerOptions {
   bool enable_curve = false;
   std::string curve_publickey;
   std::string curve_secretkey;  // never logged
+  // The HTTP status endpoint (docs/monitoring.md): off unless a port is given
+  // (IPController.status_port, --status-port; 0 = any free port). Beyond loopback it needs a
+  // token (IPController.status_token or $IPP_STATUS_TOKEN; generated when not given).
+  std::optional<int> status_port;
+  std::string status_ip = "127.0.0.1";
+  std::string status_token;  // logged only inside the dashboard URL, as Jupyter does
 };
 
 // Binds, writes the connection files and runs until shutdown_request or SIGINT/SIGTERM.

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -36,6 +37,10 @@ class Tally {
 
   // Reports of `kind` since start-up, logged or not.
   std::size_t total(std::string_view kind) const;
+  // Adds every kind's total since start-up to `into` (the status page's bad-input counts).
+  void add_totals(std::map<std::string, std::uint64_t>& into) const {
+    for (const auto& [name, k] : kinds_) into[name] += k.total;
+  }
   std::chrono::milliseconds period() const { return period_; }
 
  private:

@@ -254,17 +254,26 @@ std::string apply_spec(const TemplateValue& v, std::string_view spec, std::strin
     align = '=';
     ++i;
   }
-  std::size_t width = 0;
-  while (i < spec.size() && std::isdigit(static_cast<unsigned char>(spec[i])) != 0) {
-    width = width * 10 + static_cast<std::size_t>(spec[i++] - '0');
-  }
+  // A width or precision beyond any script line is refused rather than allocated (Python
+  // would try, and fail with MemoryError or OverflowError).
+  constexpr std::size_t kMaxWidth = 4096;
+  auto number = [&](const char* what) {
+    std::size_t n = 0;
+    while (i < spec.size() && std::isdigit(static_cast<unsigned char>(spec[i])) != 0) {
+      n = n * 10 + static_cast<std::size_t>(spec[i++] - '0');
+      if (n > kMaxWidth) {
+        throw TemplateError("template field {" + std::string(field) + "}: format " + what +
+                            " in '" + std::string(spec) + "' is too large (at most " +
+                            std::to_string(kMaxWidth) + ")");
+      }
+    }
+    return n;
+  };
+  const std::size_t width = number("width");
   int precision = -1;
   if (i < spec.size() && spec[i] == '.') {
     ++i;
-    precision = 0;
-    while (i < spec.size() && std::isdigit(static_cast<unsigned char>(spec[i])) != 0) {
-      precision = precision * 10 + (spec[i++] - '0');
-    }
+    precision = static_cast<int>(number("precision"));
   }
   char type = i < spec.size() ? spec[i++] : 0;
   if (i != spec.size()) bad();
@@ -279,9 +288,10 @@ std::string apply_spec(const TemplateValue& v, std::string_view spec, std::strin
     const double d = std::holds_alternative<long long>(v)
                          ? static_cast<double>(std::get<long long>(v))
                          : std::get<double>(v);
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.*f", precision < 0 ? 6 : precision, d);
-    body = buf;
+    const int n = std::snprintf(nullptr, 0, "%.*f", precision < 0 ? 6 : precision, d);
+    body.assign(static_cast<std::size_t>(n > 0 ? n : 0) + 1, '\0');
+    std::snprintf(body.data(), body.size(), "%.*f", precision < 0 ? 6 : precision, d);
+    body.pop_back();
   } else {
     bad();
   }

@@ -47,6 +47,7 @@ bool record_alive(const ClusterRecord& r, const ClusterSettings& s);
 int cmd_start(const ClusterOptions& o, bool with_controller);  // start, engines
 int cmd_stop(const ClusterOptions& o);
 int cmd_list(const ClusterOptions& o);
+int cmd_status(const ClusterOptions& o);
 int cmd_clean(const ClusterOptions& o);
 int cmd_profile_create(const ClusterOptions& o);
 

@@ -106,6 +106,11 @@ class EngineRegistry {
   const std::map<int, RegisteredEngine>& engines() const { return engines_; }
   const RegisteredEngine* find(int id) const;
   std::optional<int> id_of(std::string_view uuid) const;
+  // The descriptor the engine's heart last answered on.
+  std::optional<int> fd_of(const std::string& uuid) const {
+    auto it = fd_of_.find(uuid);
+    return it == fd_of_.end() ? std::nullopt : std::optional<int>(it->second);
+  }
   bool has_pending_registrations() const { return !pending_.empty(); }
   const std::string& current_ping() const { return hearts_.current_ping(); }
   Duration period() const { return options_.period; }

@@ -83,6 +83,9 @@ void Hub::attach(net::Reactor& reactor) {
   reactor.call_every(std::chrono::seconds(1),
                      [this] { db_->tick(std::chrono::steady_clock::now()); });
   reactor.call_every(problems_.period(), [this] { problems_.flush(); });
+  reactor.call_every(std::chrono::seconds(2), [this] { sample_status(); });
+  started_ = std::chrono::steady_clock::now();
+  sample_status();
   beat();
   // Engines restored from the state file get their notifications to the scheduler now.
   for (const auto& [id, e] : registry_.engines()) sched_event("register", e.uuid);
@@ -420,6 +423,7 @@ void Hub::on_query() {
 }
 
 void Hub::handle_query(Frames&& frames) {
+  ++queries_;
   auto decoded = session_.deserialize(std::move(frames));
   if (!decoded) {
     // Python logs "Bad Query Message" and cannot reply; neither do we (no trustworthy parent).
@@ -456,6 +460,8 @@ void Hub::handle_query(Frames&& frames) {
       become_dask_request(route, m);
     } else if (type == "stop_distributed_request") {
       stop_distributed_request(route, m);
+    } else if (type == "status_request") {
+      status_request(route, m);
     } else {
       problems_.report(spdlog::level::err, "query of an unknown type", [&] {
         return fmt::format("Bad Message Type: {}", log::printable(wire::python_repr(type)));

@@ -9,6 +9,7 @@
 // Owning thread: the controller's main reactor. Lifetime: the controller's run.
 #include "dask_scheduler.hpp"
 #include "engine_registry.hpp"
+#include "../status/task_stats.hpp"
 #include "task_ledger.hpp"
 
 #include <ipp/controller/db/task_db.hpp>
@@ -79,6 +80,12 @@ class Hub {
   std::function<void()> on_shutdown;
 
   std::size_t engine_count() const { return registry_.engines().size(); }
+  // The hub's part of a status snapshot (engines, tasks, the store, its messages and bad input),
+  // read after the monitor pipe so that every result already sent is counted (hub_status.cpp).
+  void fill_status(status::StatusSnapshot& out);
+  // Answers a status_request (ours; Python's clients never send one) with the whole snapshot:
+  // the controller sets this to its StatusCollector.
+  std::function<void(std::function<void(status::StatusSnapshot)>)> gather_status;
   // One message from the registration/query port (identities first), as the reactor hands it
   // over; public for the fuzz target that drives every query handler without a network.
   void handle_query(wire::Frames&& frames);
@@ -123,6 +130,8 @@ class Hub {
   void shutdown_request(const std::vector<std::string>& route, const wire::Message& msg);
   void become_dask_request(const std::vector<std::string>& route, const wire::Message& msg);
   void stop_distributed_request(const std::vector<std::string>& route, const wire::Message& msg);
+  void status_request(const std::vector<std::string>& route, const wire::Message& msg);
+  void sample_status();
   std::optional<int> engine_id(const std::string& uuid) const { return registry_.id_of(uuid); }
   // Maps a targets argument to engine ids; error text as Python's IndexError on failure.
   std::optional<std::vector<int>> validate_targets(const wire::Json& targets, std::string& error);
@@ -146,6 +155,8 @@ class Hub {
     // The request's header (the reply's parent), kept only for a request the ledger does not
     // know (scheduled before a restart), whose record it then starts.
     std::optional<wire::Json> request_header;
+    status::TaskKind kind = status::TaskKind::Direct;
+    bool ok = true;  // metadata status "ok"
   };
   // A task copy from the task thread, recorded without parsing what the task thread did not
   // (`request`: an intask copy; otherwise an outtask copy). False when the copy lacks the parts
@@ -156,8 +167,10 @@ class Hub {
                     const std::string* task_engine = nullptr);
   void record_request(RequestParts&& r, const char* queue, const std::string* engine,
                       const std::string* task_engine);
-  void save_result(wire::Message&& msg, const std::string& engine_hint);
+  void save_result(wire::Message&& msg, const std::string& engine_hint, status::TaskKind kind);
   void record_result(ResultParts&& r);
+  // Counts a result in stats_, with its duration and, for a failure, its error.
+  void count_result(const ResultParts& r, std::optional<int> engine);
   void save_destination(const std::string& msg_id, const std::string& engine);
   void save_iopub(const wire::Message& msg);
   void fail_stranded(int id, const std::string& uuid, std::vector<std::string> msg_ids);
@@ -179,6 +192,9 @@ class Hub {
   TaskLedger ledger_;
   std::shared_ptr<spdlog::logger> log_;
   log::Tally problems_;  // bad input and failing writes, counted per kind
+  status::TaskStats stats_;
+  std::uint64_t queries_ = 0;  // messages on the registration/query port
+  TimePoint started_{};
 
   // After a restart with --restore, clients reconnect their notification subscriptions within
   // moments; restored engines that leave in that window (a nanny's unregistration queued while

@@ -114,7 +114,8 @@ void Hub::on_monitor() {
     } else if (topic == "out" || topic == "outtask") {
       // [client, engine, ...]
       std::string engine = m.identities.size() > 1 ? m.identities[1] : std::string();
-      save_result(std::move(m), engine);
+      save_result(std::move(m), engine,
+                  topic == "out" ? status::TaskKind::Direct : status::TaskKind::LoadBalanced);
     } else if (topic == "iopub") {
       save_iopub(m);
     }
@@ -160,6 +161,8 @@ bool Hub::record_task_copy(bool request, service::AuthenticatedCopy& copy) {
     r.engine = std::move(x.engine);
     r.started = std::move(x.started);
     r.completed = std::move(x.date);
+    r.kind = status::TaskKind::LoadBalanced;
+    r.ok = x.ok;
     if (!ledger_.is_pending(r.msg_id)) r.request_header = db::raw_json(wire::view(f[e.parent()]));
     record_result(std::move(r));
   }
@@ -204,6 +207,7 @@ void Hub::record_request(RequestParts&& r, const char* queue, const std::string*
   if (task_engine != nullptr && !engine_id(*task_engine)) destination = nullptr;
   fields["engine_uuid"] = destination != nullptr ? Json(*destination) : Json();
   fields["queue"] = queue;
+  stats_.submitted(engine != nullptr ? status::TaskKind::Direct : status::TaskKind::LoadBalanced);
   if (r.label) fields["label"] = std::move(*r.label);
   if (db_->contains(msg_id)) {
     db::RecordUpdate u;
@@ -243,8 +247,11 @@ void Hub::save_destination(const std::string& msg_id, const std::string& engine)
   if (!r) db_error(r.error(), "update", msg_id);
 }
 
-void Hub::save_result(Message&& m, const std::string& engine_hint) {
+void Hub::save_result(Message&& m, const std::string& engine_hint, status::TaskKind kind) {
   ResultParts r;
+  r.kind = kind;
+  r.ok = m.metadata.value("status", Json()) == "ok" ||
+         (!m.metadata.contains("status") && m.content.value("status", Json()) == "ok");
   r.msg_id = m.parent_header.value("msg_id", std::string());
   r.engine = m.metadata.value("engine", engine_hint);
   r.started = m.metadata.value("started", Json());
@@ -261,8 +268,10 @@ void Hub::record_result(ResultParts&& r) {
                      [] { return std::string("result without a parent msg_id; ignored"); });
     return;
   }
+  const std::optional<int> eid = engine_id(r.engine);
+  count_result(r, eid);
   if (culled(msg_id, "result")) {
-    ledger_.complete(msg_id, engine_id(r.engine));
+    ledger_.complete(msg_id, eid);
     return;
   }
   db::RecordUpdate u;
@@ -299,7 +308,7 @@ void Hub::record_result(ResultParts&& r) {
     auto st = db_->update_record(msg_id, std::move(u));
     if (!st) db_error(st.error(), "update", msg_id);
   }
-  ledger_.complete(msg_id, engine_id(r.engine));
+  ledger_.complete(msg_id, eid);
 }
 
 void Hub::save_iopub(const Message& m) {

@@ -409,6 +409,7 @@ void TaskScheduler::handle_reply(Job& job, std::uint32_t slot, bool ok, bool dep
     requeue(job, e.uuid, out, now);
   } else if (!ok && job.retries > 0) {
     --job.retries;
+    ++retried_;
     requeue(job, e.uuid, out, now);
   } else {
     finish(job, slot, ok, engine_died, out);

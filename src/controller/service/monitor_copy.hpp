@@ -29,6 +29,7 @@ struct IndexedFields {
   std::optional<wire::Json> label;  // a request's metadata label
   std::string engine;              // a reply's metadata engine, else the engine it came from
   wire::Json started;              // a reply's metadata started
+  bool ok = true;                  // a reply's metadata status is "ok"
 };
 
 struct AuthenticatedCopy {

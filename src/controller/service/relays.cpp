@@ -48,6 +48,21 @@ QueueRelay::QueueRelay(std::string name, zmq::socket_t client, zmq::socket_t eng
       log_(log::get(name_)),
       problems_(log_) {}
 
+void QueueRelay::add_status(status::StatusSnapshot& out) const {
+  out.messages[name_] += messages_;
+  problems_.add_totals(out.dropped);
+}
+
+void IopubRelay::add_status(status::StatusSnapshot& out) const {
+  out.messages["iopub"] += messages_;
+  problems_.add_totals(out.dropped);
+}
+
+void BroadcastScheduler::add_status(status::StatusSnapshot& out) const {
+  out.messages["broadcast"] += messages_;
+  problems_.add_totals(out.dropped);
+}
+
 void QueueRelay::attach(net::Reactor& reactor) {
   reactor.add(client_, [this] { from_client(); });
   reactor.add(engine_, [this] { from_engine(); });
@@ -57,6 +72,7 @@ void QueueRelay::attach(net::Reactor& reactor) {
 void QueueRelay::from_client() {
   Frames frames;
   for (int budget = 0; budget < 1000 && net::recv_frames(client_, frames); ++budget) {
+    ++messages_;
     // [client, engine, <IDS|MSG>, ...]: anything shorter cannot be routed.
     if (frames.size() < 3 || wire::view(frames[1]) == wire::kDelimiter) {
       problems_.report(spdlog::level::warn, "client message with no engine identity", [&] {
@@ -79,6 +95,7 @@ void QueueRelay::from_client() {
 void QueueRelay::from_engine() {
   Frames frames;
   for (int budget = 0; budget < 1000 && net::recv_frames(engine_, frames); ++budget) {
+    ++messages_;
     if (frames.size() < 3) {
       problems_.report(spdlog::level::warn, "short engine message",
                        [] { return std::string("dropping a short engine message"); });
@@ -115,6 +132,7 @@ void IopubRelay::attach(net::Reactor& reactor) {
 void IopubRelay::forward() {
   Frames frames;
   for (int budget = 0; budget < 1000 && net::recv_frames(sub_, frames); ++budget) {
+    ++messages_;
     auto checked = for_clients(session_, forward_check_, std::move(frames));
     if (!checked) {
       problems_.report(spdlog::level::warn, "bad IOPub message", [&] {
@@ -148,6 +166,7 @@ void BroadcastScheduler::attach(net::Reactor& reactor) {
 void BroadcastScheduler::from_client() {
   Frames frames;
   for (int budget = 0; budget < 1000 && net::recv_frames(client_, frames); ++budget) {
+    ++messages_;
     auto raw = session_.authenticate(std::move(frames), /*record_digest=*/true);
     if (!raw) {
       problems_.report(spdlog::level::warn, "bad broadcast request", [&] {
@@ -223,6 +242,7 @@ void BroadcastScheduler::from_client() {
 void BroadcastScheduler::from_engine(std::size_t leaf) {
   Frames frames;
   for (int budget = 0; budget < 1000 && net::recv_frames(leaves_[leaf], frames); ++budget) {
+    ++messages_;
     // [engine uuid, client route..., <IDS|MSG>, ...]
     auto raw = session_.authenticate(std::move(frames), /*record_digest=*/false);
     if (!raw || raw->identity_count() < 1) {

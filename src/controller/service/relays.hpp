@@ -2,6 +2,8 @@
 // Socket adapters of the relay thread: the MonitoredQueue equivalents (mux, control), the IOPub
 // forwarder and the broadcast scheduler. Each is created and bound on the main thread, then
 // attached to the relay thread's reactor and used only there until it ends.
+#include "../status/status_snapshot.hpp"
+
 #include <ipp/net/reactor.hpp>
 #include <ipp/util/log.hpp>
 #include <ipp/util/log_tally.hpp>
@@ -29,11 +31,14 @@ class QueueRelay {
   QueueRelay(std::string name, zmq::socket_t client, zmq::socket_t engine, zmq::socket_t& monitor,
              std::string in_topic, std::string out_topic, wire::SessionConfig session);
   void attach(net::Reactor& reactor);
+  // Messages relayed (both ways) and bad input, for the status snapshot; relay thread only.
+  void add_status(status::StatusSnapshot& out) const;
 
  private:
   void from_client();
   void from_engine();
 
+  std::uint64_t messages_ = 0;
   std::string name_;
   zmq::socket_t client_;
   zmq::socket_t engine_;
@@ -52,9 +57,11 @@ class IopubRelay {
   IopubRelay(zmq::socket_t engine_sub, zmq::socket_t client_pub, zmq::socket_t& monitor,
              wire::SessionConfig session);
   void attach(net::Reactor& reactor);
+  void add_status(status::StatusSnapshot& out) const;
 
  private:
   void forward();
+  std::uint64_t messages_ = 0;
   zmq::socket_t sub_;
   zmq::socket_t pub_;
   zmq::socket_t& monitor_;
@@ -73,8 +80,10 @@ class BroadcastScheduler {
   BroadcastScheduler(zmq::socket_t client, std::vector<zmq::socket_t> leaves,
                      wire::SessionConfig session);
   void attach(net::Reactor& reactor);
+  void add_status(status::StatusSnapshot& out) const;
 
  private:
+  std::uint64_t messages_ = 0;
   struct Reply {
     std::size_t leaf = 0, position = 0;  // Python's reply order: by leaf, then request order
     wire::Json target;                   // [uuid, id]

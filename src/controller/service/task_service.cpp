@@ -65,6 +65,12 @@ void TaskService::monitor_authenticated(std::string_view topic, const Frames& fr
   net::send_frames(monitor_, std::move(out), /*block=*/true);
 }
 
+void TaskService::add_status(status::StatusSnapshot& out) const {
+  out.messages["task"] += messages_;
+  if (scheduler_) out.retried = scheduler_->retried_count();
+  problems_.add_totals(out.dropped);
+}
+
 void TaskService::from_hub() {
   Frames frames;
   while (net::recv_frames(events_, frames)) {
@@ -98,6 +104,7 @@ void TaskService::from_client() {
   Frames frames;
   auto now = std::chrono::steady_clock::now();
   for (int budget = 0; budget < 1000 && net::recv_frames(client_, frames); ++budget) {
+    ++messages_;
     // Python's scheduler checks the signature without recording it (content=False).
     auto raw = session_.verify(std::move(frames), /*record_digest=*/false);
     Result<Ok, wire::DecodeError> header = wire::DecodeError{};
@@ -184,6 +191,7 @@ void TaskService::from_engine() {
   Frames frames;
   auto now = std::chrono::steady_clock::now();
   for (int budget = 0; budget < 1000 && net::recv_frames(engine_, frames); ++budget) {
+    ++messages_;
     // [engine, client, <IDS|MSG>, ...]
     auto raw = session_.verify(std::move(frames), /*record_digest=*/false);
     if (!raw || raw->identity_count() < 2) {
@@ -210,6 +218,7 @@ void TaskService::from_engine() {
     fields.date = reply_header_scan_.value_or_null("date");
     fields.engine = reply_md_scan_.string_or("engine", engine);
     fields.started = reply_md_scan_.value_or_null("started");
+    fields.ok = ok;
     // Client gets [client, engine, <IDS|MSG>, ...].
     std::swap(raw->frames[0], raw->frames[1]);
     if (restored_pending_ != 0) {
@@ -383,6 +392,7 @@ void TaskService::rearm() {
 void TaskService::pure_from_client() {
   Frames frames;
   for (int budget = 0; budget < 1000 && net::recv_frames(client_, frames); ++budget) {
+    ++messages_;
     monitor("intask", frames);
     pure_pending_.push_back(std::move(frames));
   }
@@ -401,6 +411,7 @@ void TaskService::flush_pure() {
 void TaskService::pure_from_engine() {
   Frames frames;
   for (int budget = 0; budget < 1000 && net::recv_frames(engine_, frames); ++budget) {
+    ++messages_;
     monitor("outtask", frames);
     net::send_frames(client_, std::move(frames));
   }

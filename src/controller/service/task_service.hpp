@@ -8,6 +8,7 @@
 // Created and bound on the main thread; used only by the task thread afterwards.
 #include "client_routes.hpp"
 #include "monitor_copy.hpp"
+#include "../status/status_snapshot.hpp"
 
 #include <ipp/controller/sched/task_scheduler.hpp>
 #include <ipp/net/reactor.hpp>
@@ -38,6 +39,9 @@ class TaskService {
   // appears), so that after a restart the replies to tasks read back from the store reach the
   // client that submitted them; `load`: read the routes a previous controller saved.
   void keep_client_routes(std::filesystem::path file, bool load);
+  // Messages on the task port (both ways), retries and bad input, for the status snapshot;
+  // task thread only.
+  void add_status(status::StatusSnapshot& out) const;
 
  private:
   struct Stored {
@@ -73,6 +77,7 @@ class TaskService {
   void pure_from_engine();
   void flush_pure();
 
+  std::uint64_t messages_ = 0;
   zmq::socket_t client_;
   zmq::socket_t engine_;
   zmq::socket_t monitor_;

@@ -30,6 +30,18 @@ TEST(BatchTemplate, ErrorsNameTheField) {
   // A lone '.' as a number (found by the batch_template fuzz target): an error, not a crash.
   EXPECT_THROW((void)render_template("{n*.+1}", ns), TemplateError);
   EXPECT_EQ(render_template("{n*.5}", ns), "0.5");
+  // A width of 900 trillion columns (found by the batch_template fuzz target): an error naming
+  // the field, not a 900 TB allocation; widths and precisions up to 4096 still work.
+  try {
+    (void)render_template("#echo {'x' + q!r:>0900000000000000}", TemplateNamespace{{"q", std::string("a")}});
+    FAIL() << "expected TemplateError";
+  } catch (const TemplateError& e) {
+    EXPECT_NE(std::string(e.what()).find("format width in '>0900000000000000' is too large"),
+              std::string::npos) << e.what();
+  }
+  EXPECT_THROW((void)render_template("{n:.99999999999999999999f}", ns), TemplateError);
+  EXPECT_EQ(render_template("{n:>4096}", ns).size(), 4096u);
+  EXPECT_EQ(render_template("{n:.300f}", TemplateNamespace{{"n", 1e300}}).size(), 301u + 1u + 300u);
 }
 
 TEST(BatchTemplate, ShlexJoinMatchesPython) {

@@ -42,6 +42,7 @@ class MemoryTaskDb final : public TaskDb {
   DbResult<std::vector<std::string>> get_history() override;
 
   std::size_t record_count() const { return records_.size(); }
+  std::optional<std::uint64_t> count_records() override { return records_.size(); }
   std::size_t buffer_bytes() const { return buffer_bytes_; }
   bool culled(const std::string& msg_id) const override { return culled_.count(msg_id) != 0; }
   const Options& options() const { return options_; }

@@ -9,6 +9,7 @@ namespace ipp::controller::db {
 class NoTaskDb final : public TaskDb {
  public:
   std::string_view backend_name() const override { return "NoDB"; }
+  std::optional<std::uint64_t> count_records() override { return 0; }
   DbStatus add_record(const std::string&, TaskRecord) override { return Ok{}; }
   DbStatus update_record(const std::string&, RecordUpdate) override { return Ok{}; }
   DbResult<TaskRecord> get_record(const std::string&) override { return no_data(); }

@@ -58,6 +58,7 @@ class SqliteTaskDb final : public TaskDb {
   DbStatus put_record(const std::string& msg_id, const TaskRecord& record);
   bool contains(const std::string& msg_id) override;
   std::size_t record_count();
+  std::optional<std::uint64_t> count_records() override { return record_count(); }
   const std::string& table() const { return table_; }
   std::string path() const;
 

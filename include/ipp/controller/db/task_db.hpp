@@ -96,6 +96,9 @@ class TaskDb {
   // msg_ids of records with a `submitted` date, oldest first.
   virtual DbResult<std::vector<std::string>> get_history() = 0;
 
+  // How many records the store holds, when it can tell without reading them (status page).
+  virtual std::optional<std::uint64_t> count_records() { return std::nullopt; }
+
   // Periodic housekeeping (commits of batched writes); call about once a second.
   virtual void tick(TimePoint /*now*/) {}
   // Make everything written so far durable.

@@ -149,6 +149,8 @@ class TaskScheduler {
   std::size_t queued_count() const { return active_jobs_ - running_jobs_; }
   std::size_t running_count() const { return running_jobs_; }
   std::size_t known_task_count() const { return tasks_.size(); }
+  // Failed runs sent to another engine because the task had retries left.
+  std::uint64_t retried_count() const { return retried_; }
   std::size_t engine_count() const { return live_.size(); }
   std::vector<std::string> engines_lru() const;     // live engines, least recently used first
   int load(const std::string& uuid) const;          // -1 for an unknown engine
@@ -231,6 +233,7 @@ class TaskScheduler {
   std::uint64_t next_seq_ = 0;
   std::size_t active_jobs_ = 0;
   std::size_t running_jobs_ = 0;
+  std::uint64_t retried_ = 0;
 
   std::unordered_map<std::string, TaskInfo> tasks_;
   std::vector<Engine> engines_;  // by slot; a slot per registration, never reused

@@ -1,0 +1,122 @@
+// The hub's part of the status page and /metrics: what it knows of engines and tasks, the
+// throughput series, and the status_request query that ipcluster status and adaptive engines
+// use.
+#include "hub.hpp"
+
+#include <ipp/util/ids.hpp>
+
+#include <sys/socket.h>
+#include <netdb.h>
+
+namespace ipp::controller::hub {
+
+using wire::Json;
+
+namespace {
+
+// The numeric address of a connection's peer, "" when it has none (inproc, closed).
+std::string peer_host(int fd) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof addr;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return {};
+  char host[NI_MAXHOST];
+  if (::getnameinfo(reinterpret_cast<sockaddr*>(&addr), len, host, sizeof host, nullptr, 0,
+                    NI_NUMERICHOST) != 0) {
+    return {};
+  }
+  return host;
+}
+
+std::optional<double> seconds_between(const Json& started, const Json& completed) {
+  if (!started.is_string() || !completed.is_string()) return std::nullopt;
+  auto a = parse_iso8601(started.get_ref<const std::string&>());
+  auto b = parse_iso8601(completed.get_ref<const std::string&>());
+  if (!a || !b) return std::nullopt;
+  return std::chrono::duration<double>(*b - *a).count();
+}
+
+// A part kept as text (db::raw_json) or as a tree, as a tree.
+Json tree_of(const Json& part) {
+  if (!db::is_raw_json(part)) return part;
+  return Json::parse(db::raw_json_text(part), nullptr, false);
+}
+
+}  // namespace
+
+void Hub::count_result(const ResultParts& r, std::optional<int> engine) {
+  stats_.finished(r.kind, r.ok, engine, seconds_between(r.started, r.completed));
+  if (r.ok) return;
+  status::TaskFailure f;
+  f.time = iso8601_now();
+  f.msg_id = r.msg_id;
+  f.engine_id = engine;
+  Json content = tree_of(r.content);
+  if (content.is_object()) {
+    if (auto it = content.find("ename"); it != content.end() && it->is_string()) f.ename = *it;
+    if (auto it = content.find("evalue"); it != content.end() && it->is_string()) f.evalue = *it;
+  }
+  if (f.ename.empty()) f.ename = "error";
+  stats_.failure(std::move(f));
+}
+
+void Hub::sample_status() {
+  status::ThroughputSample s;
+  s.time = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+               .count();
+  s.completed = stats_.completed_total();
+  s.engines = static_cast<int>(registry_.engines().size());
+  s.waiting = ledger_.unassigned().size();
+  stats_.sample(s);
+}
+
+void Hub::fill_status(status::StatusSnapshot& out) {
+  on_monitor();  // every copy sent before this question is counted
+  const auto steady_now = std::chrono::steady_clock::now();
+  const auto wall_now = std::chrono::system_clock::now();
+  out.uptime_seconds = std::chrono::duration<double>(steady_now - started_).count();
+  out.store = std::string(db_->backend_name());
+  out.records = db_->count_records();
+  stats_.fill(out);
+  std::uint64_t held = 0;
+  for (const auto& [id, e] : registry_.engines()) {
+    status::EngineStatus row;
+    row.id = id;
+    row.uuid = e.uuid;
+    if (auto fd = registry_.fd_of(e.uuid)) row.host = peer_host(*fd);
+    if (const auto* t = ledger_.engine(id)) {
+      row.lb_load = static_cast<int>(t->tasks.size());
+      row.direct_outstanding = static_cast<int>(t->queue.size());
+      row.completed = t->completed;
+    }
+    held += static_cast<std::uint64_t>(row.lb_load + row.direct_outstanding);
+    row.failed = stats_.failed_on(id);
+    row.state = row.lb_load + row.direct_outstanding > 0 ? "busy" : "idle";
+    auto since = std::chrono::duration_cast<std::chrono::system_clock::duration>(steady_now -
+                                                                                 e.registered_at);
+    row.registered =
+        iso8601(std::chrono::time_point_cast<std::chrono::microseconds>(wall_now - since));
+    out.engines.push_back(std::move(row));
+  }
+  out.waiting = ledger_.unassigned().size();
+  out.running = held;
+  out.messages["registration"] += queries_;
+  problems_.add_totals(out.dropped);
+}
+
+void Hub::status_request(const std::vector<std::string>& route, const wire::Message& msg) {
+  if (!gather_status) {
+    status::StatusSnapshot s;
+    fill_status(s);
+    Json content = status::to_json(s);
+    content["status"] = "ok";
+    send_reply(route, "status_reply", std::move(content), msg.header);
+    return;
+  }
+  gather_status([this, route, header = msg.header](status::StatusSnapshot s) {
+    Json content = status::to_json(s);
+    content["status"] = "ok";
+    send_reply(route, "status_reply", std::move(content), header);
+  });
+}
+
+}  // namespace ipp::controller::hub
