@@ -230,3 +230,37 @@ def test_bad_status_settings_are_refused_at_start(tmp_path, args, message):
         capture_output=True, text=True, timeout=30)
     assert out.returncode == 1
     assert message in out.stderr
+
+
+@interactive
+def nap_pid(x):
+    import os
+    import time
+    time.sleep(0.05)
+    return os.getpid()
+
+
+def drain(rc, ids, on=True):
+    rc.session.send(rc._query_socket, "drain_request", content={"engine_ids": ids, "drain": on})
+    _idents, msg = rc.session.recv(rc._query_socket, 0)
+    assert msg["msg_type"] == "drain_reply", msg
+    return msg["content"]
+
+
+def test_a_drained_engine_gets_no_new_task_until_put_back():
+    with running_cluster(Impl("cpp", "cpp"), 2, "drain",
+                         controller_args=["--status-port=0"]) as cluster:
+        base = status_file(cluster)["url"]
+        rc = cluster.clients[0]
+        first, second = rc.ids
+        pids = dict(zip(rc.ids, rc[:].apply_sync(whoami)))
+        reply = drain(rc, [first, 99])
+        assert reply["draining"] == [first] and reply["unknown"] == [99]
+        states = {e["id"]: e["state"] for e in json.loads(get(base + "api/status")[2])["engines"]}
+        assert states == {first: "draining", second: "idle"}
+        lview = rc.load_balanced_view()
+        assert set(lview.map_sync(nap_pid, range(20))) == {pids[second]}
+        # direct work still reaches it
+        assert rc[first].apply_sync(whoami) == pids[first]
+        assert drain(rc, [first], on=False)["draining"] == []
+        assert set(lview.map_sync(nap_pid, range(20))) == {pids[first], pids[second]}

@@ -275,6 +275,7 @@ void Hub::sched_event(const char* what, const std::string& uuid) {
 }
 
 void Hub::engine_gone(int id, const std::string& uuid, Departure why) {
+  draining_.erase(id);
   if (why == Departure::HeartFailure) log_->warn("heartbeat::Heart {} failed :(", log::printable(uuid));
   log_->info("registration::unregister_engine({}) ({})", id, describe(why));
   save_engine_state_soon();
@@ -462,6 +463,8 @@ void Hub::handle_query(Frames&& frames) {
       stop_distributed_request(route, m);
     } else if (type == "status_request") {
       status_request(route, m);
+    } else if (type == "drain_request") {
+      drain_request(route, m);
     } else {
       problems_.report(spdlog::level::err, "query of an unknown type", [&] {
         return fmt::format("Bad Message Type: {}", log::printable(wire::python_repr(type)));

@@ -47,7 +47,7 @@ struct HubSockets {
   zmq::socket_t hb_pong;       // ROUTER
   zmq::socket_t hb_events;     // PAIR: hb_pong's socket-monitor events (connections accepted/closed)
   zmq::socket_t resubmit;      // DEALER connected to the client-side task port
-  // PUSH to the task thread: [register|unregister|lost, uuid], or a task read back from the
+  // PUSH to the task thread: [register|unregister|lost|drain|undrain, uuid], or a task read back from the
   // store after a restart: [restore, engine uuid or "", client session, <IDS|MSG>, ...]
   zmq::socket_t sched_events;
 };
@@ -131,6 +131,7 @@ class Hub {
   void become_dask_request(const std::vector<std::string>& route, const wire::Message& msg);
   void stop_distributed_request(const std::vector<std::string>& route, const wire::Message& msg);
   void status_request(const std::vector<std::string>& route, const wire::Message& msg);
+  void drain_request(const std::vector<std::string>& route, const wire::Message& msg);
   void sample_status();
   std::optional<int> engine_id(const std::string& uuid) const { return registry_.id_of(uuid); }
   // Maps a targets argument to engine ids; error text as Python's IndexError on failure.
@@ -194,6 +195,7 @@ class Hub {
   log::Tally problems_;  // bad input and failing writes, counted per kind
   status::TaskStats stats_;
   std::uint64_t queries_ = 0;  // messages on the registration/query port
+  std::set<int> draining_;     // engines being retired (drain_request), until they leave
   TimePoint started_{};
 
   // After a restart with --restore, clients reconnect their notification subscriptions within

@@ -4,6 +4,8 @@
 #include "hub.hpp"
 
 #include <ipp/util/ids.hpp>
+#include <ipp/wire/errors.hpp>
+#include <ipp/wire/msg_types.hpp>
 
 #include <sys/socket.h>
 #include <netdb.h>
@@ -90,7 +92,9 @@ void Hub::fill_status(status::StatusSnapshot& out) {
     }
     held += static_cast<std::uint64_t>(row.lb_load + row.direct_outstanding);
     row.failed = stats_.failed_on(id);
-    row.state = row.lb_load + row.direct_outstanding > 0 ? "busy" : "idle";
+    row.state = draining_.count(id) != 0              ? "draining"
+                : row.lb_load + row.direct_outstanding > 0 ? "busy"
+                                                           : "idle";
     auto since = std::chrono::duration_cast<std::chrono::system_clock::duration>(steady_now -
                                                                                  e.registered_at);
     row.registered =
@@ -117,6 +121,36 @@ void Hub::status_request(const std::vector<std::string>& route, const wire::Mess
     content["status"] = "ok";
     send_reply(route, "status_reply", std::move(content), header);
   });
+}
+
+// drain_request (ours, for adaptive engines): {"engine_ids": [...], "drain": true | false}.
+// Draining engines get no new load-balanced task (the task thread's scheduler) and show as
+// "draining" until they leave; drain false puts them back in service. The reply lists the ids
+// now draining and those that name no engine.
+void Hub::drain_request(const std::vector<std::string>& route, const wire::Message& msg) {
+  const Json& ids = msg.content.contains("engine_ids") ? msg.content.at("engine_ids") : Json();
+  if (!ids.is_array()) {
+    send_reply(route, wire::msg::kHubError,
+               wire::wrap_exception("TypeError", "drain_request: engine_ids must be a list of ints"),
+               msg.header);
+    return;
+  }
+  const bool drain = msg.content.value("drain", true);
+  Json unknown = Json::array();
+  for (const auto& j : ids) {
+    const RegisteredEngine* e = j.is_number_integer() ? registry_.find(j.get<int>()) : nullptr;
+    if (e == nullptr) {
+      unknown.push_back(j);
+      continue;
+    }
+    if (drain) {
+      if (draining_.insert(e->id).second) sched_event("drain", e->uuid);
+    } else if (draining_.erase(e->id) != 0) {
+      sched_event("undrain", e->uuid);
+    }
+  }
+  Json content{{"status", "ok"}, {"draining", Json(draining_)}, {"unknown", unknown}};
+  send_reply(route, "drain_reply", std::move(content), msg.header);
 }
 
 }  // namespace ipp::controller::hub

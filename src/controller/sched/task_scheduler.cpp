@@ -296,7 +296,7 @@ Actions TaskScheduler::restore(TaskSpec spec, const std::string& engine_uuid, Ti
   } else {
     // An engine this controller never registered: it died while the controller was down.
     slot = static_cast<std::uint32_t>(engines_.size());
-    engines_.push_back(Engine{engine_uuid, 0, false, {}});
+    engines_.push_back(Engine{engine_uuid, 0, false, false, {}});
   }
   place(*created, slot);
   if (!engines_[slot].alive) handle_reply(*created, slot, false, true, true, out, now);
@@ -526,13 +526,44 @@ Actions TaskScheduler::engine_registered(const std::string& uuid, TimePoint /*no
   Actions out;
   if (live_.count(uuid) != 0) return out;
   const auto slot = static_cast<std::uint32_t>(engines_.size());
-  engines_.push_back(Engine{uuid, 0, true, {}});
+  engines_.push_back(Engine{uuid, 0, true, false, {}});
   live_.emplace(uuid, slot);
   lru_.insert(lru_.begin(), slot);  // head of the line, as Python
   ++available_;
   to_scan_.push_back(slot);
   drain(out);
   return out;
+}
+
+Actions TaskScheduler::drain_engine(const std::string& uuid, TimePoint /*now*/) {
+  Actions out;
+  auto it = live_.find(uuid);
+  if (it == live_.end()) return out;
+  Engine& e = engines_[it->second];
+  if (e.draining) return out;
+  if (has_room(e)) --available_;
+  e.draining = true;
+  return out;
+}
+
+Actions TaskScheduler::undrain_engine(const std::string& uuid, TimePoint /*now*/) {
+  Actions out;
+  auto it = live_.find(uuid);
+  if (it == live_.end()) return out;
+  Engine& e = engines_[it->second];
+  if (!e.draining) return out;
+  e.draining = false;
+  if (has_room(e)) {
+    ++available_;
+    to_scan_.push_back(it->second);
+  }
+  drain(out);
+  return out;
+}
+
+bool TaskScheduler::is_draining(const std::string& uuid) const {
+  auto it = live_.find(uuid);
+  return it != live_.end() && engines_[it->second].draining;
 }
 
 Actions TaskScheduler::engine_unregistered(const std::string& uuid, TimePoint now, bool lost) {

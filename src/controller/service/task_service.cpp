@@ -90,6 +90,10 @@ void TaskService::from_hub() {
       apply(scheduler_->engine_registered(uuid, now), nullptr);
     } else if (what == "unregister") {
       apply(scheduler_->engine_unregistered(uuid, now), nullptr);
+    } else if (what == "drain") {
+      apply(scheduler_->drain_engine(uuid, now), nullptr);
+    } else if (what == "undrain") {
+      apply(scheduler_->undrain_engine(uuid, now), nullptr);
     } else if (what == "lost") {
       // Take in the replies already waiting first: one the engine sent before it died counts.
       from_engine();

@@ -595,3 +595,52 @@ TEST(CheckTaskRequest, RefusesWhatIsNotATask) {
     EXPECT_NE(err->evalue.find(c.says), std::string::npos) << err->evalue;
   }
 }
+
+// Retirement of adaptive engines: a draining engine takes no new task, finishes what it holds,
+// and can be put back in service.
+TEST(TaskScheduler, ADrainingEngineFinishesItsTaskAndGetsNoOther) {
+  auto s = make(1);
+  s.engine_registered("e1", t0);
+  s.engine_registered("e2", t0);
+  auto a = dispatches(s.submit(spec("t1"), t0));
+  ASSERT_EQ(a.size(), 1u);
+  const std::string first = a[0].second, other = first == "e1" ? "e2" : "e1";
+  EXPECT_TRUE(s.drain_engine(first, t0).empty());
+  EXPECT_TRUE(s.is_draining(first));
+  // the next tasks go to the other engine only, then wait
+  EXPECT_EQ(dispatches(s.submit(spec("t2"), t0)), (std::vector<P>{{"t2", other}}));
+  EXPECT_TRUE(dispatches(s.submit(spec("t3"), t0)).empty());
+  // the draining engine's reply is relayed; its freed slot takes nothing
+  auto r = s.reply("t1", first, true, true, t0 + 1s);
+  ASSERT_EQ(only<Relay>(r).size(), 1u);
+  EXPECT_TRUE(dispatches(r).empty());
+  EXPECT_EQ(s.load(first), 0);
+  EXPECT_EQ(dispatches(s.reply("t2", other, true, true, t0 + 2s)), (std::vector<P>{{"t3", other}}));
+}
+
+TEST(TaskScheduler, AnUndrainedEngineTakesTheWaitingWork) {
+  auto s = make(1);
+  s.engine_registered("e1", t0);
+  s.drain_engine("e1", t0);
+  EXPECT_TRUE(dispatches(s.submit(spec("t1"), t0)).empty());
+  EXPECT_EQ(s.queued_count(), 1u);
+  EXPECT_EQ(dispatches(s.undrain_engine("e1", t0)), (std::vector<P>{{"t1", "e1"}}));
+  EXPECT_FALSE(s.is_draining("e1"));
+  // twice, and unknown engines: nothing happens
+  EXPECT_TRUE(s.undrain_engine("e1", t0).empty());
+  EXPECT_TRUE(s.drain_engine("nobody", t0).empty());
+}
+
+TEST(TaskScheduler, TasksTargetingADrainingEngineFailWhenItLeaves) {
+  auto s = make(1);
+  s.engine_registered("e1", t0);
+  s.engine_registered("e2", t0);
+  s.drain_engine("e1", t0);
+  EXPECT_TRUE(dispatches(s.submit(spec("t1", Json{{"targets", Json::array({"e1"})}}), t0)).empty());
+  auto gone = s.engine_unregistered("e1", t0 + 1s);
+  auto fails = only<Fail>(gone);
+  ASSERT_EQ(fails.size(), 1u);
+  EXPECT_EQ(fails[0].ename, "ImpossibleDependency");
+  // the remaining engine still has its room counted
+  EXPECT_EQ(dispatches(s.submit(spec("t2"), t0 + 2s)), (std::vector<P>{{"t2", "e2"}}));
+}

@@ -134,6 +134,13 @@ class TaskScheduler {
   // answers nothing more: its tasks are retried or failed at once. Queued tasks whose targets
   // are now all gone fail at once with ImpossibleDependency.
   Actions engine_unregistered(const std::string& uuid, TimePoint now, bool lost = false);
+  // Retirement (adaptive engines): a draining engine gets no new task, finishes those it holds
+  // and stays registered until it leaves. Load-balanced tasks that can run nowhere else wait
+  // (and fail with ImpossibleDependency when it leaves, as for any departed target).
+  // undrain_engine puts it back in service. Unknown uuids are ignored.
+  Actions drain_engine(const std::string& uuid, TimePoint now);
+  Actions undrain_engine(const std::string& uuid, TimePoint now);
+  bool is_draining(const std::string& uuid) const;
   // An engine reply: status_ok = metadata.status == "ok"; dependencies_met =
   // metadata.dependencies_met (default true). Replies for unknown msg_ids, or from an engine
   // that is not running that task, are ignored (empty Actions), as Python logs and drops them.
@@ -188,6 +195,7 @@ class TaskScheduler {
     std::string uuid;
     int load = 0;
     bool alive = true;
+    bool draining = false;
     std::unordered_set<std::string> pending;
   };
   struct Timer {
@@ -204,7 +212,9 @@ class TaskScheduler {
   bool completed(const std::string& id) const;
   bool failed(const std::string& id) const;
   bool met_on(const Dependency& dep, std::uint32_t slot) const;
-  bool has_room(const Engine& e) const { return options_.hwm == 0 || e.load < options_.hwm; }
+  bool has_room(const Engine& e) const {
+    return !e.draining && (options_.hwm == 0 || e.load < options_.hwm);
+  }
   bool blacklisted(const Job& job, const std::string& uuid) const;
 
   // Registers a new queued job for `spec`; nullptr for a msg_id already known.
