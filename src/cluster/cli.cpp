@@ -17,12 +17,13 @@ const std::set<std::string> kSubcommands = {"start", "stop",    "engines",    "l
 const std::set<std::string> kValueAliases = {
     "profile", "profile-dir", "ipython-dir", "log-level", "config", "work-dir", "cluster-id",
     "n",       "engines",     "controller",  "ip",        "location", "delay",  "clean-logs",
-    "log-url", "signal",      "o",           "status-port"};
+    "log-url", "signal",      "o",           "status-port",
+    "min",     "max",         "idle-timeout"};
 // Options that are both a flag and an alias (--daemonize, --daemonize=False).
 const std::set<std::string> kFlagAliases = {"daemonize", "log-to-file"};
 const std::set<std::string> kFlags = {"debug", "quiet", "init", "all", "force", "overwrite",
                                       "parallel", "help", "help-all", "h", "show-config",
-                                      "show-config-json", "reuse", "json"};
+                                      "show-config-json", "reuse", "json", "adapt"};
 
 std::optional<bool> parse_bool(std::string v) {
   std::transform(v.begin(), v.end(), v.begin(), [](unsigned char c) { return std::tolower(c); });
@@ -40,6 +41,7 @@ std::string usage_text() {
          "  start     start a controller and engines (-n N, --profile, --cluster-id, --daemonize,\n"
          "            --engines=local|ssh, --controller=local|ssh, --ip, --location, --delay,\n"
          "            --status-port=PORT (the controller's status page and /metrics),\n"
+         "            --adapt --min=N --max=M --idle-timeout=S (adaptive engines),\n"
          "            -- <controller args>)\n"
          "  engines   start engines for a running controller\n"
          "  stop      stop a cluster (--cluster-id, --all, or cluster ids as arguments)\n"
@@ -113,6 +115,16 @@ ParseOutcome parse_command_line(const std::vector<std::string>& argv) {
         int v = std::stoi(value, &used);
         if (used != value.size() || v < 0 || v > 65535) throw std::invalid_argument(value);
         o.status_port = v;
+      } else if (name == "min" || name == "max") {
+        std::size_t used = 0;
+        int v = std::stoi(value, &used);
+        if (used != value.size() || v < 0) throw std::invalid_argument(value);
+        (name == "min" ? o.adapt_min : o.adapt_max) = v;
+      } else if (name == "idle-timeout") {
+        std::size_t used = 0;
+        double v = std::stod(value, &used);
+        if (used != value.size() || !(v >= 0)) throw std::invalid_argument(value);
+        o.idle_timeout = v;
       } else if (name == "engines") o.engines = value;
       else if (name == "controller") o.controller = value;
       else if (name == "ip") o.ip = value;
@@ -193,6 +205,7 @@ ParseOutcome parse_command_line(const std::vector<std::string>& argv) {
       else if (name == "force") o.force = true;
       else if (name == "overwrite") o.overwrite = true;
       else if (name == "json") o.output_format = "json";
+      else if (name == "adapt") o.adapt = true;
       else if (name == "help" || name == "help-all" || name == "h") o.help = true;
       continue;
     }

@@ -47,6 +47,7 @@ ClusterRunner::ClusterRunner(ClusterSettings settings, ipp::config::ProfileDir p
   record_.engine_class = s_.engine_launcher;
   record_.controller_class = s_.controller_launcher;
   cluster_file_ = profile_.cluster_file(s_.cluster_id);
+  if (s_.adapt) adapt_ = std::make_unique<AdaptivePolicy>(*s_.adapt);
 }
 
 int ClusterRunner::run() {
@@ -174,6 +175,7 @@ void ClusterRunner::tick() {
   if (!monitor_) return;
   handle(monitor_->on_tick(now));
   if (stopping_) return;
+  if (adapt_) adapt_tick(now);
   if (probe_ && monitor_->wants_probe(now)) {
     probe_->send_request();
     monitor_->probed(now);
@@ -220,6 +222,11 @@ void ClusterRunner::watch_client_file() {
     probe_ = std::make_unique<RegistrationProbe>(context_, info);
     probe_client_text_ = text;
     reactor_.add(probe_->socket(), [this] { on_probe_reply(); });
+    if (adapt_) {
+      if (adapt_link_) reactor_.remove(adapt_link_->query_socket());
+      adapt_link_ = std::make_unique<AdaptiveLink>(context_, info);
+      reactor_.add(adapt_link_->query_socket(), [this] { on_adapt_status(); });
+    }
     readiness_->on_new_client_file();
   } catch (const std::exception& e) {
     log_->debug("client file not readable yet: {}", e.what());

@@ -6,6 +6,9 @@
 // launchers (ipp/cluster/launcher.hpp) polled on every tick; ControllerReadiness and
 // StartupMonitor make the start-up decisions. Lives until the cluster has stopped; the cluster
 // file mirrors its state the whole time.
+#include "adaptive_link.hpp"
+
+#include <ipp/cluster/adaptive_policy.hpp>
 #include <ipp/cluster/app.hpp>
 #include <ipp/cluster/cluster_file.hpp>
 #include <ipp/cluster/controller_readiness.hpp>
@@ -20,7 +23,10 @@
 #include <spdlog/spdlog.h>
 #include <zmq.hpp>
 
+#include <deque>
+#include <map>
 #include <memory>
+#include <set>
 #include <optional>
 #include <string>
 #include <vector>
@@ -68,6 +74,13 @@ class ClusterRunner {
   void fail_start(const std::string& message);
   void write_record();
   void update_engine_states();
+  // Adaptive engines (runner_adaptive.cpp): ask the controller every interval, act on the
+  // policy's decisions, shut drained engines down once idle, report to the status page.
+  void adapt_tick(TimePoint now);
+  void on_adapt_status();
+  void adapt_apply(const AdaptiveDecision& d, const wire::Json& status, TimePoint now);
+  // A clean engine exit that a retirement asked for: not a death (no restart, no monitor).
+  bool retired_exit(const LauncherEvent& e);
   std::string new_set_id(const std::vector<std::string>& also_taken = {}) const;
 
   ClusterSettings s_;
@@ -96,6 +109,16 @@ class ClusterRunner {
   bool any_registered_ = false;
   bool stopping_ = false;
   int exit_code_ = 0;
+
+  std::unique_ptr<AdaptivePolicy> adapt_;
+  std::unique_ptr<AdaptiveLink> adapt_link_;
+  TimePoint adapt_next_{};
+  std::map<int, std::string> retiring_;  // drained engines: id -> uuid
+  std::set<int> shut_down_;              // shutdown_request sent
+  int expected_exits_ = 0;               // retired engines whose exit is still to come
+  std::deque<wire::Json> decisions_;     // newest first, for the status page
+  int adapt_target_ = 0;
+  bool adapt_disabled_ = false;
 };
 
 }  // namespace ipp::cluster

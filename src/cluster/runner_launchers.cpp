@@ -107,6 +107,10 @@ void ClusterRunner::poll_engines(TimePoint now) {
 }
 
 void ClusterRunner::on_engines_stopped(LaunchedSet& set, const LauncherEvent& e) {
+  if (retired_exit(e)) {
+    update_engine_states();
+    return;
+  }
   const bool starting = monitor_ && !monitor_->succeeded();
   update_engine_states();
   int still = 0;

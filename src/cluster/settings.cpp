@@ -197,6 +197,26 @@ ClusterSettings resolve_settings(const ipp::config::LoadedConfig& config,
                                      " must be >= 0 (0: no restarts)");
     }
   }
+  if (o.adapt || get_or<bool>(config, {"Cluster", "IPClusterStart"}, "adapt", false)) {
+    AdaptiveSettings a;
+    a.min = o.adapt_min ? *o.adapt_min : get_or<int>(config, {"Cluster", "IPClusterStart"}, "adapt_min", 1);
+    a.max = o.adapt_max ? *o.adapt_max : get_or<int>(config, {"Cluster", "IPClusterStart"}, "adapt_max", 0);
+    a.idle_timeout = o.idle_timeout ? *o.idle_timeout
+                                    : get_or<double>(config, {"Cluster", "IPClusterStart"}, "adapt_idle_timeout", 60.0);
+    a.target_duration = get_or<double>(config, {"Cluster", "IPClusterStart"}, "adapt_target_duration", 1.0);
+    a.interval = get_or<double>(config, {"Cluster", "IPClusterStart"}, "adapt_interval", 1.0);
+    a.check();
+    if (s.engine_launcher == "mpi") {
+      throw ipp::config::ConfigError(
+          "--adapt: MPI engine sets are not adaptive (one mpiexec runs all their engines); use "
+          "local or SSH engines or a batch system");
+    }
+    s.adapt = a;
+    // start at the minimum (at least one engine), or at -n when it lies within [min, max]
+    s.n = std::max(1, s.n_given ? std::clamp(s.n, a.min, a.max) : a.min);
+  } else if (o.adapt_min || o.adapt_max || o.idle_timeout) {
+    throw ipp::config::ConfigError("--min, --max and --idle-timeout need --adapt");
+  }
   s.daemonize = o.daemonize ? *o.daemonize
                             : get_or<bool>(config, {"IPClusterStart", "IPClusterEngines"},
                                            "daemonize", false);

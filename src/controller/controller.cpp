@@ -403,6 +403,7 @@ int run_controller(const ControllerOptions& opt) {
   hub.gather_status = [&collector](std::function<void(status::StatusSnapshot)> done) {
     collector.collect(std::move(done));
   };
+  hub.on_adapt_report = [&collector](wire::Json a) { collector.set_adaptive(std::move(a)); };
   std::unique_ptr<status::StatusServer> status_server;
   const auto status_path = opt.profile.security() /
       ("ipcontroller" + (opt.cluster_id.empty() ? "" : "-" + opt.cluster_id) + "-status.json");

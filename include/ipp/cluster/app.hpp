@@ -1,6 +1,7 @@
 #pragma once
 // The ipcluster subcommands. run() is everything main() does after parsing the command line;
 // it returns the process exit status (options.hpp exit_code).
+#include <ipp/cluster/adaptive_policy.hpp>
 #include <ipp/cluster/options.hpp>
 
 #include <filesystem>
@@ -77,6 +78,8 @@ struct BatchSettings {
 // Settings for starting and stopping a cluster, resolved from ipcluster_config.{py,json}, the
 // command line and the defaults of Python ipyparallel 9.1 (cluster-tooling.md §2.4, §5).
 struct ClusterSettings {
+  // Adaptive engines (--adapt, c.Cluster.adapt_*; adaptive_policy.hpp): absent when off.
+  std::optional<AdaptiveSettings> adapt;
   std::string cluster_id;
   int n = 0;  // engines for local sets
   bool n_given = false;

@@ -40,6 +40,10 @@ struct ClusterOptions {
   std::optional<std::string> location;
   std::optional<double> delay;
   std::optional<int> status_port;  // start: passed on to the controller as --status-port
+  bool adapt = false;              // start --adapt
+  std::optional<int> adapt_min;    // --min
+  std::optional<int> adapt_max;    // --max
+  std::optional<double> idle_timeout;  // --idle-timeout
   std::optional<bool> daemonize;
   std::optional<bool> log_to_file;
   bool debug = false;

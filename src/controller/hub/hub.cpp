@@ -465,6 +465,8 @@ void Hub::handle_query(Frames&& frames) {
       status_request(route, m);
     } else if (type == "drain_request") {
       drain_request(route, m);
+    } else if (type == "adapt_report") {
+      adapt_report(route, m);
     } else {
       problems_.report(spdlog::level::err, "query of an unknown type", [&] {
         return fmt::format("Bad Message Type: {}", log::printable(wire::python_repr(type)));

@@ -86,6 +86,8 @@ class Hub {
   // Answers a status_request (ours; Python's clients never send one) with the whole snapshot:
   // the controller sets this to its StatusCollector.
   std::function<void(std::function<void(status::StatusSnapshot)>)> gather_status;
+  // An adapt_report from ipcluster's adaptive engines: the section the status page shows.
+  std::function<void(wire::Json)> on_adapt_report;
   // One message from the registration/query port (identities first), as the reactor hands it
   // over; public for the fuzz target that drives every query handler without a network.
   void handle_query(wire::Frames&& frames);
@@ -132,6 +134,7 @@ class Hub {
   void stop_distributed_request(const std::vector<std::string>& route, const wire::Message& msg);
   void status_request(const std::vector<std::string>& route, const wire::Message& msg);
   void drain_request(const std::vector<std::string>& route, const wire::Message& msg);
+  void adapt_report(const std::vector<std::string>& route, const wire::Message& msg);
   void sample_status();
   std::optional<int> engine_id(const std::string& uuid) const { return registry_.id_of(uuid); }
   // Maps a targets argument to engine ids; error text as Python's IndexError on failure.

@@ -153,4 +153,18 @@ void Hub::drain_request(const std::vector<std::string>& route, const wire::Messa
   send_reply(route, "drain_reply", std::move(content), msg.header);
 }
 
+// adapt_report (ours): {"adaptive": {...}}, the adaptive section of the status, as ipcluster
+// decides; kept as given (an object) for the status page.
+void Hub::adapt_report(const std::vector<std::string>& route, const wire::Message& msg) {
+  auto it = msg.content.find("adaptive");
+  if (it == msg.content.end() || !it->is_object()) {
+    send_reply(route, wire::msg::kHubError,
+               wire::wrap_exception("TypeError", "adapt_report: adaptive must be an object"),
+               msg.header);
+    return;
+  }
+  if (on_adapt_report) on_adapt_report(*it);
+  send_reply(route, "adapt_reply", Json{{"status", "ok"}}, msg.header);
+}
+
 }  // namespace ipp::controller::hub
