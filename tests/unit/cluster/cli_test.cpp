@@ -29,6 +29,29 @@ TEST(Cli, NAliasForms) {
   }
 }
 
+TEST(Cli, AdaptiveStatusAndJsonOptions) {
+  auto r = parse({"start", "--adapt", "--min=2", "--max", "5", "--idle-timeout=7.5",
+                  "--status-port=8787"});
+  ASSERT_TRUE(r.options) << r.message;
+  EXPECT_TRUE(r.options->adapt);
+  EXPECT_EQ(r.options->adapt_min, 2);
+  EXPECT_EQ(r.options->adapt_max, 5);
+  EXPECT_EQ(r.options->idle_timeout, 7.5);
+  EXPECT_EQ(r.options->status_port, 8787);
+  auto st = parse({"status", "--json", "--cluster-id=x"});
+  ASSERT_TRUE(st.options) << st.message;
+  EXPECT_EQ(st.options->subcommand, "status");
+  EXPECT_EQ(st.options->output_format, "json");
+  for (auto bad : std::vector<std::vector<std::string>>{{"start", "--max=six"},
+                                                        {"start", "--min=-1"},
+                                                        {"start", "--idle-timeout=soon"},
+                                                        {"start", "--status-port=70000"}}) {
+    auto b = parse(bad);
+    EXPECT_FALSE(b.options) << bad[1];
+    EXPECT_NE(b.message.find("invalid value for --"), std::string::npos) << b.message;
+  }
+}
+
 TEST(Cli, StartOptions) {
   auto r = parse({"start", "--profile=myprofile", "--cluster-id", "abc", "--daemonize",
                   "--delay=0.5", "--engines=ssh", "--controller", "local", "--ip=*",
