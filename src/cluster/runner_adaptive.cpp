@@ -31,7 +31,9 @@ void ClusterRunner::adapt_tick(TimePoint now) {
 }
 
 bool ClusterRunner::retired_exit(const LauncherEvent& e) {
-  if (expected_exits_ <= 0 || e.failed) return false;
+  // Local engines that were shut down exit with status 0; a remote (SSH) engine's exit status
+  // is not known and is reported as a failure, so any exit counts while retirements are due.
+  if (expected_exits_ <= 0) return false;
   expected_exits_ = std::max(0, expected_exits_ - std::max(1, e.count));
   log_->info("Engine retired: {}", e.message);
   return true;
