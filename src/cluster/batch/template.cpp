@@ -3,6 +3,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <limits>
 #include <cstdio>
 
 namespace ipp::cluster {
@@ -150,12 +151,26 @@ class Evaluator {
   TemplateValue binary(char op, const TemplateValue& a, const TemplateValue& b) {
     const auto* as = std::get_if<std::string>(&a);
     const auto* bs = std::get_if<std::string>(&b);
+    // A batch script line has no use for megabytes of text: longer results are refused rather
+    // than allocated (Python would build them, or fail with MemoryError).
+    constexpr std::size_t kMaxText = std::size_t{1} << 20;
+    auto too_long = [&](double chars) {
+      fail("the result would be " + std::to_string(static_cast<long long>(chars)) +
+           " characters long (at most " + std::to_string(kMaxText) + ")");
+    };
     if (as != nullptr || bs != nullptr) {
-      if (op == '+' && as != nullptr && bs != nullptr) return *as + *bs;
+      if (op == '+' && as != nullptr && bs != nullptr) {
+        if (as->size() + bs->size() > kMaxText) too_long(double(as->size() + bs->size()));
+        return *as + *bs;
+      }
       const auto* count = std::get_if<long long>(as != nullptr ? &b : &a);
       if (op == '*' && count != nullptr) {
+        const std::string& unit = as != nullptr ? *as : *bs;
+        if (*count > 0 && double(unit.size()) * double(*count) > double(kMaxText)) {
+          too_long(double(unit.size()) * double(*count));
+        }
         std::string out;
-        for (long long i = 0; i < *count; ++i) out += as != nullptr ? *as : *bs;
+        for (long long i = 0; i < *count; ++i) out += unit;
         return out;
       }
       fail(std::string("unsupported operand types for ") + (op == 'f' ? "//" : std::string(1, op)));
@@ -165,19 +180,28 @@ class Evaluator {
     if (ai != nullptr && bi != nullptr && op != '/') {
       const long long x = *ai;
       const long long y = *bi;
+      long long r = 0;
+      bool overflow = false;
       switch (op) {
         case '+':
-          return x + y;
+          overflow = __builtin_add_overflow(x, y, &r);
+          break;
         case '-':
-          return x - y;
+          overflow = __builtin_sub_overflow(x, y, &r);
+          break;
         case '*':
-          return x * y;
+          overflow = __builtin_mul_overflow(x, y, &r);
+          break;
         default:
+          overflow = y == -1 && x == std::numeric_limits<long long>::min();
           break;
       }
+      // Python's integers have no limit; a template's numbers beyond 64 bits are an error here.
+      if (overflow) fail("integer overflow in " + std::to_string(x) + " " + std::string(1, op == 'f' ? '/' : op) + " " + std::to_string(y));
+      if (op == '+' || op == '-' || op == '*') return r;
       if (y == 0) fail("division by zero");
       long long q = x / y;
-      long long r = x % y;
+      r = x % y;
       if (r != 0 && ((r < 0) != (y < 0))) {  // Python floors toward negative infinity
         q -= 1;
         r += y;

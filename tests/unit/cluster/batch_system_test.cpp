@@ -42,6 +42,15 @@ TEST(BatchTemplate, ErrorsNameTheField) {
   EXPECT_THROW((void)render_template("{n:.99999999999999999999f}", ns), TemplateError);
   EXPECT_EQ(render_template("{n:>4096}", ns).size(), 4096u);
   EXPECT_EQ(render_template("{n:.300f}", TemplateNamespace{{"n", 1e300}}).size(), 301u + 1u + 300u);
+  // A string of 617 million characters (found by the fuzz target): refused, not built; a
+  // megabyte is still fine. 64-bit overflow is an error, not undefined behaviour.
+  EXPECT_THROW((void)render_template("#echo {'x' * 0000000617536688}", ns), TemplateError);
+  EXPECT_EQ(render_template("{'ab' * 524288}", ns).size(), 1048576u);
+  EXPECT_EQ(render_template("{'ab' * -3}", ns), "");
+  EXPECT_THROW((void)render_template("{9223372036854775807 + n}", ns), TemplateError);
+  EXPECT_THROW((void)render_template("{-9223372036854775807 - 2}", ns), TemplateError);
+  EXPECT_THROW((void)render_template("{4611686018427387904 * 2}", ns), TemplateError);
+  EXPECT_EQ(render_template("{-7 // 2} {-7 % 2}", ns), "-4 1");
 }
 
 TEST(BatchTemplate, ShlexJoinMatchesPython) {
