@@ -170,7 +170,12 @@ class Evaluator {
           too_long(double(unit.size()) * double(*count));
         }
         std::string out;
-        for (long long i = 0; i < *count; ++i) out += unit;
+        if (*count <= 0 || unit.empty()) return out;
+        const std::size_t total = unit.size() * static_cast<std::size_t>(*count);
+        out.reserve(total);
+        out = unit;
+        while (out.size() * 2 <= total) out += out;  // doubling: a few appends, not count
+        out.append(out, 0, total - out.size());
         return out;
       }
       fail(std::string("unsupported operand types for ") + (op == 'f' ? "//" : std::string(1, op)));

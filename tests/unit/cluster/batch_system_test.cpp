@@ -47,6 +47,7 @@ TEST(BatchTemplate, ErrorsNameTheField) {
   EXPECT_THROW((void)render_template("#echo {'x' * 0000000617536688}", ns), TemplateError);
   EXPECT_EQ(render_template("{'ab' * 524288}", ns).size(), 1048576u);
   EXPECT_EQ(render_template("{'ab' * -3}", ns), "");
+  EXPECT_EQ(render_template("{'abc' * 5}{'z' * 1}{'' * 9}", ns), "abcabcabcabcabcz");
   EXPECT_THROW((void)render_template("{9223372036854775807 + n}", ns), TemplateError);
   EXPECT_THROW((void)render_template("{-9223372036854775807 - 2}", ns), TemplateError);
   EXPECT_THROW((void)render_template("{4611686018427387904 * 2}", ns), TemplateError);
