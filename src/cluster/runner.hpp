@@ -78,7 +78,7 @@ class ClusterRunner {
   // policy's decisions, shut drained engines down once idle, report to the status page.
   void adapt_tick(TimePoint now);
   void on_adapt_status();
-  void adapt_apply(const AdaptiveDecision& d, const wire::Json& status, TimePoint now);
+  void adapt_apply(const AdaptiveDecision& d);
   // A clean engine exit that a retirement asked for: not a death (no restart, no monitor).
   bool retired_exit(const LauncherEvent& e);
   std::string new_set_id(const std::vector<std::string>& also_taken = {}) const;

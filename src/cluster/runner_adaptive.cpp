@@ -90,11 +90,10 @@ void ClusterRunner::on_adapt_status() {
   for (const auto& set : sets_) processes += set.launcher->running();
   const int starting = std::max(0, processes - static_cast<int>(o.engines.size()));
   const AdaptiveDecision d = adapt_->observe(o, starting, now);
-  adapt_apply(d, *status, now);
+  adapt_apply(d);
 }
 
-void ClusterRunner::adapt_apply(const AdaptiveDecision& d, const Json& /*status*/,
-                                TimePoint /*now*/) {
+void ClusterRunner::adapt_apply(const AdaptiveDecision& d) {
   const AdaptiveSettings& a = adapt_->settings();
   if (d.action == AdaptiveDecision::Action::Grow) {
     auto& set = sets_.front();
