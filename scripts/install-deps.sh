@@ -9,7 +9,7 @@ packages=(
   libgtest-dev libgmock-dev libsqlite3-dev python3-dev pybind11-dev libjemalloc-dev
   python3 python3-ipyparallel python3-pytest python3-pytest-tornado python3-pytest-asyncio
   python3-zmq python3-jupyter-client python3-ipykernel python3-numpy python3-psutil
-  python3-matplotlib python3-matplotlib-inline openmpi-bin python3-mpi4py
+  python3-matplotlib python3-matplotlib-inline python3-distributed openmpi-bin python3-mpi4py
   openssh-server openssh-client iproute2 procps psmisc
   slurm-wlm munge
   prometheus-cpp-dev libcpp-httplib-dev python3-prometheus-client

@@ -2,7 +2,7 @@
 and produces well-formed figures. Speeds are not checked.
 
 Needs the ipcontroller and loadgen binaries ($IPP_BIN_DIR, build-bench/bin or build/bin) and,
-for the Dask rows, Debian's python3-distributed (scripts/install-bench-deps.sh).
+for the Dask rows, Debian's python3-distributed (scripts/install-deps.sh installs it).
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
-    systems = "ours,python" + (",dask" if _has("distributed") else "")
+    assert _has("distributed"), "python3-distributed is missing: run scripts/install-deps.sh"
+    systems = "ours,python,dask"
     argv = [PYTHON, str(REPO / "bench" / "run.py"), "--quick", "--systems", systems, "--out", str(out)]
     if not _has("matplotlib"):
         argv.append("--no-plots")
@@ -69,15 +70,11 @@ def test_machine_and_versions(results):
 
 @pytest.mark.parametrize("system", ["ours", "python", "dask"])
 def test_direct_latency(results, system):
-    if system not in results["_systems"]:
-        pytest.skip("distributed not installed")
     _positive(_figure(results, "1 ", "median latency", system))
 
 
 @pytest.mark.parametrize("system", ["ours", "python", "dask"])
 def test_lb_throughput_and_cpu(results, system):
-    if system not in results["_systems"]:
-        pytest.skip("distributed not installed")
     for bench in ("2 LB apply_async", "2 LB map chunksize=1", "2 LB map chunksize="):
         _positive(_figure(results, bench, "throughput", system))
         _positive(_figure(results, bench, "client CPU per task", system))
@@ -96,8 +93,6 @@ def test_cluster_cpu_by_thread(results, system):
     """Benchmark 3's profile: every load-balanced workload has, for the system, CPU and wake-ups
     per task for threads of both the controller and the engines (a Dask host's worker processes
     are its children: they count as engines only)."""
-    if system not in results["_systems"]:
-        pytest.skip("distributed not installed")
     by_workload = results["extra"]["cluster_threads"]
     assert {"LB apply_async", "LB map chunksize=1"} <= set(by_workload), list(by_workload)
     for workload, by_system in by_workload.items():

@@ -241,8 +241,8 @@ def nap_pid(x):
 
 
 def drain(rc, ids, on=True):
-    rc.session.send(rc._query_socket, "drain_request", content={"engine_ids": ids, "drain": on})
-    _idents, msg = rc.session.recv(rc._query_socket, 0)
+    # through the client's IO thread, which owns the query socket (as queue_status does)
+    msg = rc._send_recv(rc._query_stream, "drain_request", content={"engine_ids": ids, "drain": on})
     assert msg["msg_type"] == "drain_reply", msg
     return msg["content"]
 

@@ -170,13 +170,24 @@ def task_exit(ctx: Ctx, job: dict, task: dict) -> int | None:
         return None
 
 
+def task_running(ctx: Ctx, job: dict, task: dict) -> bool:
+    """Alive, or exited but not yet recorded: between the task's exit and its keeper writing the
+    exit file the task is a zombie, and counting it finished then would call the job failed."""
+    if task_alive(task):
+        return True
+    if task_exit(ctx, job, task) is not None:
+        return False
+    keeper = _stat(task["keeper"]) if task.get("keeper") else None
+    return keeper is not None and keeper[0] not in ("Z", "X")
+
+
 def job_status(ctx: Ctx, job: dict) -> str:
     """queued, running, done (every task exited 0), failed, or cancelled."""
     if job.get("cancelled"):
         return "cancelled"
     if job.get("held"):
         return "queued"
-    if any(task_alive(t) for t in job["tasks"]):
+    if any(task_running(ctx, job, t) for t in job["tasks"]):
         return "running"
     codes = [task_exit(ctx, job, t) for t in job["tasks"]]
     return "done" if all(c == 0 for c in codes) else "failed"
