@@ -37,6 +37,11 @@ const char* action_name(AdaptiveDecision::Action a) {
 
 AdaptivePolicy::AdaptivePolicy(AdaptiveSettings s) : s_(s) {}
 
+void AdaptivePolicy::limit_to(int n) {
+  s_.max = std::max(1, std::min(s_.max, n));
+  s_.min = std::min(s_.min, s_.max);
+}
+
 void AdaptivePolicy::learn_duration(const AdaptiveObservation& o) {
   if (o.completed_timed < last_count_ || o.duration_sum < last_sum_) {
     // a restarted controller counts from zero again

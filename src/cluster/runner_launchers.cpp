@@ -51,6 +51,14 @@ void ClusterRunner::start_engines() {
                                 {}});
   }
   write_record();
+  if (adapt_ && !sets_.empty()) {
+    const int capacity = sets_.front().launcher->capacity();
+    if (capacity >= 0 && capacity < adapt_->settings().max) {
+      log_->info("Adaptive: at most {} engines (--max={}): all that engine set {} can run",
+                 capacity, adapt_->settings().max, sets_.front().id);
+      adapt_->limit_to(capacity);
+    }
+  }
   if (total == 0) {
     std::string why;
     if (errors.size() == 1) {

@@ -73,6 +73,9 @@ class AdaptivePolicy {
   // The smoothed mean task duration (s), once tasks have been timed.
   std::optional<double> mean_duration() const { return mean_; }
   const AdaptiveSettings& settings() const { return s_; }
+  // The engine set can run at most `n` engines (its SSH hosts' slots): max becomes n, and min
+  // too when above it.
+  void limit_to(int n);
 
  private:
   void learn_duration(const AdaptiveObservation& o);

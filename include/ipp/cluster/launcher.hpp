@@ -82,6 +82,8 @@ class EngineSetLauncher : public Launcher {
   // Starts `n` more engines like the first ones (replacements for dead ones); false when this
   // launcher cannot add engines to a running set.
   virtual bool start_more(int /*n*/) { return false; }
+  // The most engines this set can run at once (the SSH hosts' slots), or -1 for no limit.
+  virtual int capacity() const { return -1; }
   // Per-engine entries for the cluster file (local engine sets); empty for single launchers.
   virtual std::vector<std::pair<std::string, LauncherState>> engine_states() const { return {}; }
 };

@@ -1,8 +1,12 @@
 // SSHEngineSetLauncher (engines on the hosts of c.SSHEngineSetLauncher.engines) and
 // SSHProxyEngineSetLauncher (`ipcluster engines -n N` on one host), over libssh: start the
 // remote processes, check them with `kill -0` (every 2 s while starting or with engine restarts
-// on, then every 15 s), start replacements on the host of an engine that stopped, fetch their
-// output for failure messages, stop them.
+// or adaptive engines on, then every 15 s), start more (replacements, or adaptive growth) on the
+// hosts with free slots, fetch their output for failure messages, stop them.
+//
+// Each host's count in the engines dict is its capacity. Without --adapt every slot is filled
+// at start, as Python does; with --adapt only -n (the adaptive minimum) are, spread over the
+// hosts, and the rest wait for work.
 #include "factory.hpp"
 #include "local_process.hpp"
 #include "ssh_engines.hpp"
@@ -10,7 +14,7 @@
 
 #include <ipp/cluster/batch_template.hpp>
 
-#include <deque>
+#include <optional>
 #include <fstream>
 #include <sstream>
 
@@ -74,7 +78,7 @@ class SshEngineSet final : public EngineSetLauncher {
     if (proxy_) {
       start_proxy(n);
     } else {
-      start_hosts();
+      start_hosts(n);
     }
     if (hosts_.empty()) {
       std::string why;
@@ -88,12 +92,12 @@ class SshEngineSet final : public EngineSetLauncher {
     std::vector<LauncherEvent> out;
     // Every 2 s while starting (and with engine restarts on), then every 15 s.
     const bool starting = now - started_ <= std::chrono::duration<double>(s_.early_shutdown);
-    const auto period = starting || s_.engine_restart_limit > 0 ? std::chrono::seconds(2)
-                                                                : std::chrono::seconds(15);
+    const auto period = starting || s_.engine_restart_limit > 0 || s_.adapt
+                            ? std::chrono::seconds(2)
+                            : std::chrono::seconds(15);
     if (now - last_poll_ < period) return out;
     last_poll_ = now;
-    for (std::size_t hi = 0; hi < hosts_.size(); ++hi) {
-      auto& h = hosts_[hi];
+    for (auto& h : hosts_) {
       std::vector<long> live;
       for (std::size_t i = 0; i < h.pids.size(); ++i) {
         if (h.running[i]) live.push_back(h.pids[i]);
@@ -121,7 +125,6 @@ class SshEngineSet final : public EngineSetLauncher {
             e.uptime_s = std::chrono::duration<double>(now - h.started[i]).count();
           }
           out.push_back(std::move(e));
-          if (!proxy_) vacated_.push_back(hi);
         }
       }
     }
@@ -164,16 +167,34 @@ class SshEngineSet final : public EngineSetLauncher {
     stopped_ = true;
   }
 
-  // A replacement goes to the host whose engine stopped, in the order they stopped.
+  // More engines go to the hosts with the most free slots (a replacement to the host whose
+  // engine stopped); beyond the hosts' capacity none is started.
   bool start_more(int n) override {
     if (proxy_) return false;
-    for (int k = 0; k < n; ++k) {
-      if (vacated_.empty() || stopped_) return !stopped_;
-      auto& h = hosts_[vacated_.front()];
-      vacated_.pop_front();
-      start_one(h);
+    if (stopped_) return false;
+    const std::vector<int> counts = place(n);
+    int placed = 0;
+    for (std::size_t i = 0; i < hosts_.size(); ++i) {
+      if (counts[i] == 0) continue;
+      if (auto why = start_on(hosts_[i], counts[i])) {
+        ctx_.log->error("{} engines not started on {}: {}", counts[i], hosts_[i].spec.key, *why);
+        continue;
+      }
+      placed += counts[i];
+    }
+    if (placed < n) {
+      ctx_.log->info("{} more engines asked for, {} started (c.SSHEngineSetLauncher.engines "
+                     "allows {} in all)",
+                     n, placed, capacity());
     }
     return true;
+  }
+
+  int capacity() const override {
+    if (proxy_) return -1;
+    int total = 0;
+    for (const auto& h : hosts_) total += h.spec.n;
+    return total;
   }
 
   int running() const override {
@@ -247,38 +268,79 @@ class SshEngineSet final : public EngineSetLauncher {
     errors_.push_back(message);
   }
 
-  void start_one(RemoteHost& h) {
-    const std::size_t i = h.keys.size();
-    const std::string key = h.spec.key + "/" + std::to_string(i);
-    const std::string output = h.params.remote_profile_dir + "/log/ipengine-" + ctx_.cluster_id +
-                               "-" + ctx_.set_id + "-" + std::to_string(i) + ".log";
-    auto* conn = h.connection();
-    if (conn == nullptr) {
-      ctx_.log->error("Engine {} not started: cannot connect to {}", key, h.spec.key);
-      return;
-    }
-    auto pids = start_remote_engines(*conn, h.params, {output});
-    if (!pids.ok()) {
-      ctx_.log->error("Engine {} not started: {}", key, pids.error().message);
-      h.conn.reset();
-      return;
-    }
-    h.keys.push_back(key);
-    h.outputs.push_back(output);
-    h.pids.push_back(pids->front());
-    h.running.push_back(true);
-    h.started.push_back(std::chrono::steady_clock::now());
-    ctx_.log->info("Started engine {} (remote pid {})", key, pids->front());
+  static int running_on(const RemoteHost& h) {
+    int n = 0;
+    for (bool r : h.running) n += r ? 1 : 0;
+    return n;
   }
 
-  void start_hosts() {
+  // How many of `n` more engines each host takes: one at a time to the host with the most free
+  // slots (the first of equals), so engines spread over the hosts.
+  std::vector<int> place(int n) const {
+    std::vector<int> counts(hosts_.size(), 0);
+    for (int k = 0; k < n; ++k) {
+      int best = -1;
+      int best_free = 0;
+      for (std::size_t i = 0; i < hosts_.size(); ++i) {
+        const int free = hosts_[i].spec.n - running_on(hosts_[i]) - counts[i];
+        if (free > best_free) {
+          best = static_cast<int>(i);
+          best_free = free;
+        }
+      }
+      if (best < 0) break;
+      ++counts[best];
+    }
+    return counts;
+  }
+
+  // Starts `count` engines on one host (one SSH command); the reason if none could be.
+  std::optional<std::string> start_on(RemoteHost& h, int count) {
+    std::vector<std::string> keys;
+    std::vector<std::string> outputs;
+    for (int k = 0; k < count; ++k) {
+      const std::size_t i = h.keys.size() + keys.size();
+      keys.push_back(h.spec.key + "/" + std::to_string(i));
+      outputs.push_back(h.params.remote_profile_dir + "/log/ipengine-" + ctx_.cluster_id + "-" +
+                        ctx_.set_id + "-" + std::to_string(i) + ".log");
+    }
+    auto* conn = h.connection();
+    if (conn == nullptr) return h.target.describe() + ": cannot connect";
+    auto pids = start_remote_engines(*conn, h.params, outputs);
+    if (!pids.ok()) {
+      h.conn.reset();
+      return pids.error().message;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    std::string list;
+    for (std::size_t k = 0; k < pids->size(); ++k) {
+      h.keys.push_back(keys[k]);
+      h.outputs.push_back(outputs[k]);
+      h.pids.push_back((*pids)[k]);
+      h.running.push_back(true);
+      h.started.push_back(now);
+      list += (list.empty() ? "" : ",") + std::to_string((*pids)[k]);
+    }
+    if (pids->size() == 1) {
+      ctx_.log->info("Started engine {} (remote pid {})", keys.front(), list);
+    } else {
+      ctx_.log->info("Started {} engines on {} (remote pids {})", pids->size(), h.spec.key, list);
+    }
+    return std::nullopt;
+  }
+
+  void start_hosts(int n) {
     auto specs = parse_engines_spec(s_.ssh_engines);
     if (specs.empty()) {
       throw LaunchError("c.SSHEngineSetLauncher.engines is empty; nothing to start");
     }
     int total = 0;
     for (const auto& h : specs) total += h.n;
-    if (s_.n_given && total > s_.n) {
+    if (s_.adapt) {
+      ctx_.log->info("Adaptive: starting {} of the {} engines c.SSHEngineSetLauncher.engines "
+                     "allows; more start on its hosts as work arrives",
+                     std::min(n, total), total);
+    } else if (s_.n_given && total > s_.n) {
       ctx_.log->info(
           "Starting all {} engines listed in c.SSHEngineSetLauncher.engines "
           "(Python ipyparallel 7+ would stop at n={})",
@@ -297,7 +359,7 @@ class SshEngineSet final : public EngineSetLauncher {
       host.spec = spec;
       host.target = target_for(spec.user, spec.host, spec.port, s_.strict_host_key_checking,
                                s_.identity_file, s_.ssh_timeout);
-      RemoteEngineParams params;
+      RemoteEngineParams& params = host.params;
       params.cluster_id = ctx_.cluster_id;
       params.remote_profile_dir = spec.remote_profile_dir.value_or(s_.remote_profile_dir);
       params.engine_cmd = spec.engine_cmd.value_or(s_.remote_engine_cmd);
@@ -306,33 +368,34 @@ class SshEngineSet final : public EngineSetLauncher {
       params.engine_file_json = engine_json;
       params.environment = s_.environment;
       params.set_id = ctx_.set_id;
-      for (int i = 0; i < spec.n; ++i) {
-        host.keys.push_back(spec.key + "/" + std::to_string(i));
-        host.outputs.push_back(params.remote_profile_dir + "/log/ipengine-" + ctx_.cluster_id +
-                               "-" + ctx_.set_id + "-" + std::to_string(i) + ".log");
-      }
-      ctx_.log->info("Starting {} engines on {} ({})", spec.n, spec.key,
-                     shlex_join(params.engine_cmd));
-      auto conn = SshConnection::connect(host.target);
-      if (!conn.ok()) {
-        failed_host(spec.key, conn.error().message);
-        continue;
-      }
-      host.conn = std::move(*conn);
-      auto pids = start_remote_engines(*host.conn, params, host.outputs);
-      if (!pids.ok()) {
-        failed_host(spec.key, pids.error().message);
-        continue;
-      }
-      host.pids = *pids;
-      host.running.assign(host.pids.size(), true);
-      host.started.assign(host.pids.size(), std::chrono::steady_clock::now());
-      host.params = params;
-      std::string list;
-      for (long p : host.pids) list += (list.empty() ? "" : ",") + std::to_string(p);
-      ctx_.log->info("Started {} engines on {} (remote pids {})", host.pids.size(), spec.key, list);
       hosts_.push_back(std::move(host));
     }
+    const std::vector<int> counts = s_.adapt ? place(n) : [this] {
+      std::vector<int> all;
+      for (const auto& h : hosts_) all.push_back(h.spec.n);
+      return all;
+    }();
+    std::vector<RemoteHost> reachable;
+    for (std::size_t i = 0; i < hosts_.size(); ++i) {
+      RemoteHost& host = hosts_[i];
+      if (counts[i] > 0) {
+        ctx_.log->info("Starting {} engines on {} ({})", counts[i], host.spec.key,
+                       shlex_join(host.params.engine_cmd));
+        auto conn = SshConnection::connect(host.target);
+        if (!conn.ok()) {
+          failed_host(host.spec.key, conn.error().message);
+          continue;
+        }
+        host.conn = std::move(*conn);
+        if (auto why = start_on(host, counts[i])) {
+          failed_host(host.spec.key, *why);
+          continue;
+        }
+      }
+      reachable.push_back(std::move(host));
+    }
+    hosts_ = std::move(reachable);
+    if (running() == 0) hosts_.clear();
   }
 
   void start_proxy(int n) {
@@ -398,7 +461,6 @@ class SshEngineSet final : public EngineSetLauncher {
   LauncherState set_state_;
   TimePoint started_{};
   TimePoint last_poll_{};
-  std::deque<std::size_t> vacated_;  // hosts whose engines stopped, for replacements
   bool stopped_ = false;
 };
 

@@ -70,6 +70,27 @@ TEST(AdaptivePolicy, ABurstGrowsInOneBatchUpToTheMaximum) {
   EXPECT_EQ(p.observe(full, 0, TimePoint{} + 2s).action, Action::Hold);
 }
 
+TEST(AdaptivePolicy, AnEngineSetsCapacityLowersTheMaximum) {
+  AdaptivePolicy p(settings(1, 6));
+  p.limit_to(4);  // e.g. SSH hosts {'a': 2, 'b': 2}
+  EXPECT_EQ(p.settings().max, 4);
+  auto o = engines(1, 1);
+  o.waiting = 599;
+  o.running = 1;
+  auto d = p.observe(o, 0, TimePoint{});
+  ASSERT_EQ(d.action, Action::Grow);
+  EXPECT_EQ(d.to, 4);
+  EXPECT_EQ(d.start, 3);
+  // a capacity below the minimum lowers the minimum too; never below one engine
+  AdaptivePolicy q(settings(3, 6));
+  q.limit_to(2);
+  EXPECT_EQ(q.settings().min, 2);
+  EXPECT_EQ(q.settings().max, 2);
+  q.limit_to(0);
+  EXPECT_EQ(q.settings().max, 1);
+  EXPECT_EQ(q.settings().min, 1);
+}
+
 TEST(AdaptivePolicy, TheBatchIsSizedToTheBacklog) {
   AdaptivePolicy p(settings(1, 20));
   auto o = engines(2, 2);
