@@ -63,6 +63,10 @@ class ClusterRunner {
   void on_probe_reply();
   void poll_controller(TimePoint now);
   void start_engines();
+  // Makes and starts the engine sets for `n` engines (one set, or one per batch job); returns
+  // the engines started and appends each set's start failure to `errors`. Throws when the
+  // launchers cannot be made at all.
+  int launch_engine_sets(int n, std::vector<std::string>& errors, bool first);
   void poll_engines(TimePoint now);
   void on_engines_stopped(LaunchedSet& set, const LauncherEvent& e);
   void plan_restart(LaunchedSet& set, const LauncherEvent& e);
@@ -81,6 +85,12 @@ class ClusterRunner {
   void adapt_apply(const AdaptiveDecision& d);
   // A clean engine exit that a retirement asked for: not a death (no restart, no monitor).
   bool retired_exit(const LauncherEvent& e);
+  // Batch engines under --adapt: a job per engine, so growing submits jobs (new engine sets)
+  // and a retired engine's job ends; ended sets leave the cluster file, and queued jobs are
+  // cancelled once no work waits.
+  void adapt_grow_batch(int n);
+  void prune_ended_sets();
+  void cancel_queued_sets(const AdaptiveObservation& o);
   std::string new_set_id(const std::vector<std::string>& also_taken = {}) const;
 
   ClusterSettings s_;
@@ -116,8 +126,10 @@ class ClusterRunner {
   std::map<int, std::string> retiring_;  // drained engines: id -> uuid
   std::set<int> shut_down_;              // shutdown_request sent
   int expected_exits_ = 0;               // retired engines whose exit is still to come
+  int gone_retirees_ = 0;                // of those, the ones already unregistered
   std::deque<wire::Json> decisions_;     // newest first, for the status page
   int adapt_target_ = 0;
+  int jobs_made_ = 0;  // engine launchers made so far (batch script names)
   bool adapt_disabled_ = false;
 };
 

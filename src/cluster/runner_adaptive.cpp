@@ -35,6 +35,7 @@ bool ClusterRunner::retired_exit(const LauncherEvent& e) {
   // is not known and is reported as a failure, so any exit counts while retirements are due.
   if (expected_exits_ <= 0) return false;
   expected_exits_ = std::max(0, expected_exits_ - std::max(1, e.count));
+  gone_retirees_ = std::max(0, gone_retirees_ - std::max(1, e.count));
   log_->info("Engine retired: {}", e.message);
   return true;
 }
@@ -68,7 +69,8 @@ void ClusterRunner::on_adapt_status() {
   for (auto it = retiring_.begin(); it != retiring_.end();) {
     auto e = by_id.find(it->first);
     if (e == by_id.end()) {
-      shut_down_.erase(it->first);
+      // (its exit may have been seen first: then none is pending for it)
+      if (shut_down_.erase(it->first) != 0 && gone_retirees_ < expected_exits_) ++gone_retirees_;
       it = retiring_.erase(it);
       continue;
     }
@@ -84,18 +86,74 @@ void ClusterRunner::on_adapt_status() {
     ++it;
   }
 
-  // Engines started and not registered yet. A retired engine between its unregistration and
-  // its exit counts here for a moment too, which only delays a grow.
+  // Engines started and not registered yet: the launchers' processes (or jobs) less the
+  // engines registered and the retired ones that unregistered but whose exit (or job's end)
+  // is still to be seen.
   int processes = 0;
   for (const auto& set : sets_) processes += set.launcher->running();
-  const int starting = std::max(0, processes - static_cast<int>(o.engines.size()));
+  const int starting =
+      std::max(0, processes - static_cast<int>(o.engines.size()) - gone_retirees_);
   const AdaptiveDecision d = adapt_->observe(o, starting, now);
   adapt_apply(d);
+  if (is_batch_class(s_.engine_launcher)) cancel_queued_sets(o);
+}
+
+void ClusterRunner::adapt_grow_batch(int n) {
+  std::vector<std::string> errors;
+  try {
+    launch_engine_sets(n, errors, false);
+  } catch (const std::exception& e) {
+    errors.push_back(e.what());
+  }
+  if (!errors.empty()) {
+    // a batch system that refuses jobs now will refuse the next ones too: say so once
+    log_->error("Adaptive engines off: engine jobs could not be submitted");
+    adapt_disabled_ = true;
+  }
+  update_engine_states();
+}
+
+// Sets whose job ended (a retired engine's, or one cancelled here) leave the cluster file; the
+// last set stays, as when engines stop without --adapt.
+void ClusterRunner::prune_ended_sets() {
+  for (auto it = sets_.begin(); it != sets_.end() && sets_.size() > 1;) {
+    if (it->launcher->running() > 0 || !it->restarts_due.empty()) {
+      ++it;
+      continue;
+    }
+    const std::string id = it->id;
+    it = sets_.erase(it);
+    std::erase_if(record_.sets, [&id](const EngineSetRecord& r) { return r.id == id; });
+  }
+}
+
+// No work waits: jobs still in the queue would only bring idle engines, so they are cancelled,
+// as long as the engines registered keep the minimum.
+void ClusterRunner::cancel_queued_sets(const AdaptiveObservation& o) {
+  if (o.waiting > 0 || stopping_) return;
+  int active = 0;
+  for (const auto& e : o.engines) active += e.draining ? 0 : 1;
+  if (active < adapt_->settings().min) return;
+  int cancelled = 0;
+  for (auto& set : sets_) {
+    if (!set.launcher->queued()) continue;
+    log_->info("Adaptive: cancelling engine set {} ({}): still queued and no work waits", set.id,
+               set.launcher->status());
+    set.launcher->stop();
+    ++cancelled;
+  }
+  if (cancelled > 0) {
+    prune_ended_sets();
+    update_engine_states();
+  }
 }
 
 void ClusterRunner::adapt_apply(const AdaptiveDecision& d) {
   const AdaptiveSettings& a = adapt_->settings();
-  if (d.action == AdaptiveDecision::Action::Grow) {
+  if (d.action == AdaptiveDecision::Action::Grow && is_batch_class(s_.engine_launcher)) {
+    log_->info("Adaptive: grow {} -> {} engines: {}", d.from, d.to, d.reason);
+    adapt_grow_batch(d.start);
+  } else if (d.action == AdaptiveDecision::Action::Grow) {
     auto& set = sets_.front();
     if (!set.launcher->start_more(d.start)) {
       log_->error("Adaptive engines off: engine set {} ({}) cannot start engines on demand",

@@ -8,47 +8,13 @@ namespace ipp::cluster {
 
 void ClusterRunner::start_engines() {
   engines_started_ = true;
-  std::vector<int> counts;
-  std::vector<std::string> ids;
-  std::vector<std::unique_ptr<EngineSetLauncher>> launchers;
+  std::vector<std::string> errors;
+  int total = 0;
   try {
-    launchers = make_engine_launchers(
-        s_, launch_context(s_, profile_, log_), s_.n,
-        [this, &ids] {
-          ids.push_back(new_set_id(ids));
-          return ids.back();
-        },
-        counts);
+    total = launch_engine_sets(s_.n, errors, true);
   } catch (const std::exception& e) {
     fail_start(std::string("Engine start failed: ") + e.what());
     return;
-  }
-  int total = 0;
-  std::vector<std::string> errors;
-  for (std::size_t i = 0; i < launchers.size(); ++i) {
-    auto& l = launchers[i];
-    // The SSH launcher counts its engines from the hosts dict and says so itself.
-    if (i == 0 && s_.engine_launcher != "ssh") {
-      log_->info("Starting {} engines with <class '{}'>", s_.n, l->class_name());
-    }
-    try {
-      l->start(counts[i]);
-    } catch (const std::exception& e) {
-      if (launchers.size() > 1) log_->error("{}", e.what());
-      errors.push_back(e.what());
-      continue;
-    }
-    total += l->running();
-    EngineSetRecord rec;
-    rec.id = ids[i];
-    rec.set = l->state();
-    rec.engines = l->engine_states();
-    record_.sets.push_back(std::move(rec));
-    sets_.push_back(LaunchedSet{ids[i], std::move(l),
-                                EngineRestartPolicy({s_.engine_restart_limit,
-                                                     s_.engine_restart_delay, 60.0,
-                                                     s_.engine_restart_reset}),
-                                {}});
   }
   write_record();
   if (adapt_ && !sets_.empty()) {
@@ -79,6 +45,46 @@ void ClusterRunner::start_engines() {
   }
 }
 
+int ClusterRunner::launch_engine_sets(int n, std::vector<std::string>& errors, bool first) {
+  std::vector<int> counts;
+  std::vector<std::string> ids;
+  auto launchers = make_engine_launchers(
+      s_, launch_context(s_, profile_, log_), n,
+      [this, &ids] {
+        ids.push_back(new_set_id(ids));
+        return ids.back();
+      },
+      counts, jobs_made_);
+  jobs_made_ += static_cast<int>(launchers.size());
+  int total = 0;
+  for (std::size_t i = 0; i < launchers.size(); ++i) {
+    auto& l = launchers[i];
+    // The SSH launcher counts its engines from the hosts dict and says so itself.
+    if (first && i == 0 && s_.engine_launcher != "ssh") {
+      log_->info("Starting {} engines with <class '{}'>", n, l->class_name());
+    }
+    try {
+      l->start(counts[i]);
+    } catch (const std::exception& e) {
+      if (launchers.size() > 1 || !first) log_->error("{}", e.what());
+      errors.push_back(e.what());
+      continue;
+    }
+    total += l->running();
+    EngineSetRecord rec;
+    rec.id = ids[i];
+    rec.set = l->state();
+    rec.engines = l->engine_states();
+    record_.sets.push_back(std::move(rec));
+    sets_.push_back(LaunchedSet{ids[i], std::move(l),
+                                EngineRestartPolicy({s_.engine_restart_limit,
+                                                     s_.engine_restart_delay, 60.0,
+                                                     s_.engine_restart_reset}),
+                                {}});
+  }
+  return total;
+}
+
 void ClusterRunner::poll_engines(TimePoint now) {
   bool changed = false;
   bool queued = false;
@@ -102,6 +108,7 @@ void ClusterRunner::poll_engines(TimePoint now) {
     }
     queued = queued || set.launcher->queued();
   }
+  if (changed && adapt_ && is_batch_class(s_.engine_launcher)) prune_ended_sets();
   if (changed) update_engine_states();
   // Batch engines may wait in a queue for a long time: say where they are once a minute.
   if (monitor_ && !monitor_->succeeded() && queued &&

@@ -1,4 +1,5 @@
 #include <ipp/cluster/app.hpp>
+#include <ipp/cluster/cluster_file.hpp>
 #include <ipp/cluster/engines_spec.hpp>
 #include <ipp/cluster/process.hpp>
 #include <ipp/config/error.hpp>
@@ -312,6 +313,11 @@ ClusterSettings resolve_settings(const ipp::config::LoadedConfig& config,
         "c.SSHProxyEngineSetLauncher.hostname (or .location = 'user@host')");
   }
   resolve_hpc_settings(config, s);
+  // --adapt with a batch system: a job per engine unless told otherwise, so that a retired
+  // engine's job ends with it
+  if (s.adapt && is_batch_class(s.engine_launcher) && s.batch_engines.engines_per_job == 0) {
+    s.batch_engines.engines_per_job = 1;
+  }
   return s;
 }
 

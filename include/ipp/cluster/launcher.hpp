@@ -104,9 +104,11 @@ class ControllerLauncher : public Launcher {
 // ...): one per job when a batch launcher splits the engines over several jobs
 // (engines_per_job), else one.
 // `new_set_id` gives each launcher its set id; `counts` receives each launcher's engine count.
+// `jobs_before`: batch jobs made earlier by this ipcluster (each job's script has its own name).
 std::vector<std::unique_ptr<EngineSetLauncher>> make_engine_launchers(
     const ClusterSettings& s, const LaunchContext& ctx, int n,
-    const std::function<std::string()>& new_set_id, std::vector<int>& counts);
+    const std::function<std::string()>& new_set_id, std::vector<int>& counts,
+    int jobs_before = 0);
 
 // The controller launcher for s.controller_launcher.
 std::unique_ptr<ControllerLauncher> make_controller_launcher(const ClusterSettings& s,

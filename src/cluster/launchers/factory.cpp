@@ -9,7 +9,7 @@ namespace ipp::cluster {
 
 std::vector<std::unique_ptr<EngineSetLauncher>> make_engine_launchers(
     const ClusterSettings& s, const LaunchContext& ctx, int n,
-    const std::function<std::string()>& new_set_id, std::vector<int>& counts) {
+    const std::function<std::string()>& new_set_id, std::vector<int>& counts, int jobs_before) {
   std::vector<std::unique_ptr<EngineSetLauncher>> out;
   counts.clear();
   const auto& name = s.engine_launcher;
@@ -35,9 +35,10 @@ std::vector<std::unique_ptr<EngineSetLauncher>> make_engine_launchers(
     LaunchContext c = ctx;
     c.set_id = new_set_id();
     std::string file = s.batch_engines.batch_file_name;
-    if (k > 0) {
+    if (k + jobs_before > 0) {
       auto p = std::filesystem::path(file);
-      file = p.stem().string() + "-" + std::to_string(k + 1) + p.extension().string();
+      file = p.stem().string() + "-" + std::to_string(k + jobs_before + 1) +
+             p.extension().string();
     }
     out.push_back(make_batch_engines(s, c, file));
     counts.push_back(this_job);

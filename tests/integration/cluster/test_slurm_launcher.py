@@ -195,3 +195,58 @@ print(sorted(set(rc[:].apply_sync(lambda: __import__("os").environ.get("SLURM_JO
     assert again.stdout.splitlines() == ["[2, 3]", f"['{second}']"], again.stdout
     senv.run("stop", check_rc=0, timeout=120)
     wait_for(lambda: not queue(slurm), timeout=60, what="squeue to be empty after stop")
+
+
+def test_adaptive_engines_come_and_go_as_slurm_jobs(senv, slurm):
+    """`--adapt` with Slurm engines: a job per engine. A burst submits jobs up to what the node
+    runs (8 CPUs; --max=10, so two wait in the queue and are cancelled once no work waits);
+    idle engines retire and their jobs end; a second burst submits jobs again. Every result is
+    right and ended jobs leave the cluster file."""
+    from test_adaptive import BURSTS
+
+    slurm_config(senv)
+    r = senv.run("start", "--engines=slurm", "--adapt", "--min=1", "--max=10",
+                 "--idle-timeout=3", "--daemonize", "--log-to-file", timeout=180)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    client_file = str(senv.profile_dir() / "security" / "ipcontroller-client.json")
+    client = subprocess.Popen(["/usr/bin/python3", "-c",
+                               BURSTS.replace("CLIENT_FILE", repr(client_file))],
+                              env=senv.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    samples = []  # (running jobs, pending jobs) while the bursts run
+    deadline = time.monotonic() + 400
+    while client.poll() is None and time.monotonic() < deadline:
+        states = [l.split()[2] for l in queue(slurm)]
+        samples.append((states.count("RUNNING"), states.count("PENDING")))
+        time.sleep(0.3)
+    if client.poll() is None:
+        client.kill()
+    out, err = client.communicate(timeout=30)
+    log = "".join(p.read_text(errors="replace")
+                  for p in (senv.profile_dir() / "log").glob("ipcluster-*.log"))
+    assert client.returncode == 0, (err, log)
+    res = json.loads(out.strip().splitlines()[-1])
+    print("adaptive Slurm bursts:", json.dumps(res), "most jobs running/pending:",
+          max(s[0] for s in samples), max(s[1] for s in samples))
+    for burst in ("first", "second"):
+        assert res[burst]["ok"], res
+        assert res[burst]["after_idle"] == 1, (res, log)
+    assert res["first"]["peak"] == 8, (res, log)  # the node's 8 CPUs, below --max=10
+    # the second, shorter burst grows again, as far as Slurm starts the jobs in time
+    assert res["second"]["peak"] >= 3, (res, log)
+    assert max(s[0] for s in samples) == 8, samples
+    assert max(s[1] for s in samples) >= 1, samples  # jobs waited for a free CPU ...
+    assert "still queued and no work waits" in log, log  # ... and were cancelled
+    assert re.search(r"Slurm job \d+ \(1 engines\) ended: (COMPLETED|no longer in the queue)", log)
+    assert "Adaptive: grow 1 -> 10 engines" in log, log
+    assert "Adaptive: shrink" in log and "-> 1 engines" in log, log
+    assert "ERROR" not in log and "Restarting" not in log, log
+
+    # idle: one engine, one job, one set in the cluster file
+    wait_for(lambda: len(queue(slurm)) == 1, timeout=60, what="one job left in the queue")
+    left = queue(slurm)[0].split()[0]
+    # ipcluster sees jobs end at its next status check (every 2 s)
+    wait_for(lambda: [s["job_id"] for s in cluster_file(senv)["engines"]["sets"].values()]
+             == [left], timeout=30, what="only the job left in the cluster file")
+    senv.run("stop", check_rc=0, timeout=120)
+    wait_for(lambda: not queue(slurm), timeout=60, what="squeue to be empty after stop")
