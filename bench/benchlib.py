@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Optional
@@ -283,6 +284,48 @@ def find_binary(name: str) -> Optional[Path]:
         if d and (d / name).is_file() and os.access(d / name, os.X_OK):
             return d / name
     return None
+
+
+class MetricsScraper:
+    """Fetches a controller's /metrics every `every` seconds on a thread, as Prometheus would
+    (the URL and token from its status file, security/ipcontroller-status.json)."""
+
+    def __init__(self, status_file: Path, every: float = 1.0):
+        self.status_file, self.every = status_file, every
+        self.scrapes = self.failures = 0
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    def start(self) -> "MetricsScraper":
+        wait_for(lambda: self.status_file.exists() and self.status_file.stat().st_size > 0,
+                 30, 0.05, "the status file")
+        info = json.loads(self.status_file.read_text())
+        url = info["url"].rstrip("/") + "/metrics"
+        headers = {"Authorization": f"token {info['token']}"} if info.get("token") else {}
+        import urllib.request
+
+        def run():
+            while not self._stop.wait(self.every):
+                try:
+                    with urllib.request.urlopen(urllib.request.Request(url, headers=headers),
+                                                timeout=5) as resp:
+                        body = resp.read()
+                    ok = resp.status == 200 and b"ipp_tasks_submitted_total" in body
+                except OSError:
+                    ok = False
+                self.scrapes += ok
+                self.failures += not ok
+
+        self._thread = threading.Thread(target=run, name="metrics-scraper", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> tuple[int, int]:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+            self._thread = None
+        return self.scrapes, self.failures
 
 
 # ------------------------------------------------------------------------ ipyparallel clusters

@@ -238,13 +238,23 @@ def bench_loadgen(R: Results, a, controllers: list[str]):
     # The floor (bench/floor) takes its turn beside ours: what libzmq and the kernel leave of
     # this machine for a controller that only routes and checks signatures.
     cap_ctls = controllers + (["floor"] if "ours" in controllers and bl.find_binary("floor") else [])
+    # --status-cost: ours again with its status endpoint on and /metrics scraped every second
+    if a.status_cost and "ours" in controllers:
+        cap_ctls.append("ours+status")
     for rep in range(a.lg_reps if "capacity" in parts else 0):
         order = cap_ctls[rep % len(cap_ctls):] + cap_ctls[:rep % len(cap_ctls)]
         for ctl in order:
             root = bl.tmpdir(f"ipp-bench-lg-{ctl}-")
-            cl = bl.IppCluster(ctl, "python", 0, root)
+            with_status = ctl == "ours+status"
+            cl = bl.IppCluster("ours" if with_status else ctl, "python", 0, root,
+                               controller_args=["--status-port=0"] if with_status else [])
+            scraper = None
             try:
                 cl.start_controller()
+                if with_status:
+                    # every second, as documented; the quick run is too short for that
+                    scraper = bl.MetricsScraper(cl.profile / "security" / "ipcontroller-status.json",
+                                                every=0.1 if a.quick else 1.0).start()
                 meter = bl.CpuMeter({"controller": [cl.controller.pid]}).start()
                 n_tasks = a.lg_tasks_python if ctl == "python" else a.lg_tasks
                 r = run_loadgen(cl, ["--engines", str(a.lg_engines), "--tasks", str(n_tasks),
@@ -255,6 +265,12 @@ def bench_loadgen(R: Results, a, controllers: list[str]):
                 b, system = f"5 capacity {load}", ctl
                 if ctl == "floor":
                     b, system = f"5 floor: routing and signature checks only {load}", "ours"
+                if with_status:
+                    scrapes, failures = scraper.stop()
+                    if failures or not scrapes:
+                        raise RuntimeError(f"/metrics scrapes: {scrapes} ok, {failures} failed")
+                    b, system = f"5 capacity, status endpoint scraped every second {load}", "ours"
+                    R.add(b, "scrapes of /metrics", system, scrapes, "scrapes", "higher")
                 done = r.get("tasks_done", 0)
                 R.add(b, "throughput", system, r.get("tasks_per_s"), "tasks/s", "higher",
                       {"errors": r.get("errors"), "tasks_done": done, "tasks": n_tasks})
@@ -268,6 +284,8 @@ def bench_loadgen(R: Results, a, controllers: list[str]):
                 R.notes.append(f"loadgen throughput {ctl}: {e}")
                 print(f"  loadgen {ctl} failed: {e}", flush=True)
             finally:
+                if scraper is not None:
+                    scraper.stop()
                 cl.stop()
                 bl.rmtree(root) if not a.keep else None
 
@@ -509,6 +527,9 @@ def main() -> int:
     ap.add_argument("--out", default=str(bl.REPO / "docs" / "bench"))
     ap.add_argument("--no-plots", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep temporary profiles and logs")
+    ap.add_argument("--status-cost", action="store_true",
+                    help="benchmark 5's capacity run also with our controller's status endpoint "
+                         "on and /metrics scraped every second (the endpoint's cost)")
     ap.add_argument("--loadgen-parts", default="capacity,registered,memory",
                     help="which parts of benchmarks 5-6 to run (comma-separated)")
     a = ap.parse_args()
@@ -531,6 +552,8 @@ def main() -> int:
         a.sizes = (300, 1000, 20_000, 64, 5, 2 * 1024 * 1024)
         a.startup_ping = None  # controllers' default heartbeat period (3 s)
         a.lg_reps, a.lg_engines, a.lg_tasks, a.lg_clients, a.lg_window = min(2, a.reps), 32, 100_000, 4, 32
+        if a.status_cost:
+            a.lg_reps = a.reps  # a small difference needs many alternations
         a.lg_tasks_python = 10_000
         # hold for more than the 10 missed periods after which a controller drops an engine
         a.lg_engine_counts, a.lg_ping, a.lg_hold, a.lg_reg_timeout = [(1000, True), (10000, False)], 3000, 40, 240

@@ -37,7 +37,8 @@ def results(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
     assert _has("distributed"), "python3-distributed is missing: run scripts/install-deps.sh"
     systems = "ours,python,dask"
-    argv = [PYTHON, str(REPO / "bench" / "run.py"), "--quick", "--systems", systems, "--out", str(out)]
+    argv = [PYTHON, str(REPO / "bench" / "run.py"), "--quick", "--systems", systems, "--status-cost",
+            "--out", str(out)]
     if not _has("matplotlib"):
         argv.append("--no-plots")
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=300)
@@ -200,3 +201,12 @@ def test_engine_bridge_benchmark():
     assert second.startswith("after 0.5 ms idle each: ") and "(median of 50 calls)" in second, second
     assert float(second.split(": ")[1].split()[0]) > 0
     assert "function calls" in proc.stdout  # the cProfile listing
+
+
+def test_capacity_with_the_status_endpoint_scraped(results):
+    """--status-cost: the capacity run again with the status endpoint on and /metrics fetched
+    while it runs (every 0.1 s in the quick run), every scrape answered."""
+    b = "5 capacity, status endpoint scraped every second"
+    _positive(_figure(results, b, "throughput", "ours"))
+    scrapes = _figure(results, b, "scrapes of /metrics", "ours")
+    assert scrapes["median"] >= 1, scrapes
