@@ -48,6 +48,16 @@ TEST(HpcSettings, LauncherNamesShortClassAndDeprecated) {
   EXPECT_EQ(cli.batch_controller.status_command, std::vector<std::string>{"qstat"});
 }
 
+TEST(HpcSettings, AdaptiveBatchEnginesRunOneEnginePerJobUnlessTold) {
+  auto s = hpc_settings("{}", {"start", "--engines=slurm", "--adapt", "--max=4"});
+  EXPECT_EQ(s.batch_engines.engines_per_job, 1);
+  auto told = hpc_settings(R"({"SlurmEngineSetLauncher": {"engines_per_job": 2}})",
+                           {"start", "--engines=slurm", "--adapt", "--max=4"});
+  EXPECT_EQ(told.batch_engines.engines_per_job, 2);
+  // without --adapt: one job for all, as before
+  EXPECT_EQ(hpc_settings("{}", {"start", "--engines=slurm"}).batch_engines.engines_per_job, 0);
+}
+
 TEST(HpcSettings, TraitsFollowPythonsClassHierarchy) {
   // SGELauncher derives from PBSLauncher; the most derived class wins.
   auto s = hpc_settings(R"({"Cluster": {"engine_launcher_class": "sge"},
