@@ -12,43 +12,9 @@ from __future__ import annotations
 
 import json
 
-from conftest import bin_dir, wait_for
+from adaptive_bursts import bursts_script, result
+from conftest import bin_dir
 
-BURSTS = """
-import json, sys, threading, time
-import ipyparallel as ipp
-from ipyparallel import interactive
-
-@interactive
-def work(x):
-    import time
-    time.sleep(0.05)
-    return x * x
-
-rc = ipp.Client(CLIENT_FILE, timeout=30)
-rc.wait_for_engines(1, timeout=60)
-counts = []
-stop = threading.Event()
-def watch():
-    while not stop.is_set():
-        counts.append((time.monotonic(), len(rc.ids)))
-        time.sleep(0.2)
-threading.Thread(target=watch, daemon=True).start()
-lview = rc.load_balanced_view()
-out = {}
-for burst, n in (("first", 600), ("second", 300)):
-    t0 = time.monotonic()
-    ok = lview.map_sync(work, range(n)) == [x * x for x in range(n)]
-    peak = max(c for t, c in counts if t >= t0)
-    out[burst] = {"ok": ok, "peak": peak, "seconds": time.monotonic() - t0}
-    t1 = time.monotonic()
-    while len(rc.ids) > 1 and time.monotonic() - t1 < 60:
-        time.sleep(0.2)
-    out[burst]["after_idle"] = len(rc.ids)
-    out[burst]["shrink_seconds"] = time.monotonic() - t1
-stop.set()
-print(json.dumps(out))
-"""
 
 
 def _log(env) -> str:
@@ -65,9 +31,9 @@ def test_engines_grow_for_a_burst_and_shrink_when_idle(env):
     assert r.returncode == 0, (r.stdout, r.stderr)
     try:
         client_file = str(env.profile_dir() / "security" / "ipcontroller-client.json")
-        out = env.python(BURSTS.replace("CLIENT_FILE", repr(client_file)), timeout=300)
+        out = env.python(bursts_script(client_file), timeout=300)
         assert out.returncode == 0, out.stderr
-        res = json.loads(out.stdout.strip().splitlines()[-1])
+        res = result(out.stdout)
         print("adaptive bursts:", json.dumps(res))
         for burst in ("first", "second"):
             assert res[burst]["ok"], res

@@ -13,14 +13,13 @@ a second burst grows them again, all right; the log says why; nothing is left on
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import textwrap
 from pathlib import Path
 
 import pytest
 
+from adaptive_bursts import burst_line, bursts_script
 from conftest import bin_dir, wait_for
 from test_seed_topology import process_names, running_topology
 
@@ -33,47 +32,6 @@ HOSTS = {
 }
 KNOWN = {"ippctrl": ["ippeng1", "ippeng2"]}
 
-BURSTS = textwrap.dedent("""
-    import json, os, threading, time
-    import ipyparallel as ipp
-    from ipyparallel import interactive
-
-    @interactive
-    def work(x):
-        import socket, time
-        time.sleep(0.05)
-        return x * x, socket.gethostname()
-
-    rc = ipp.Client(CLIENT_FILE, timeout=30)
-    rc.wait_for_engines(1, timeout=60)
-    counts = []
-    stop = threading.Event()
-    def watch():
-        while not stop.is_set():
-            counts.append((time.monotonic(), len(rc.ids)))
-            time.sleep(0.2)
-    threading.Thread(target=watch, daemon=True).start()
-    lview = rc.load_balanced_view()
-    out = {}
-    for burst, n in (("first", 400), ("second", 300)):
-        t0 = time.monotonic()
-        res = lview.map_sync(work, range(n))
-        peak = max(c for t, c in counts if t >= t0)
-        out[burst] = {"ok": [r[0] for r in res] == [x * x for x in range(n)],
-                      "hosts": sorted(set(r[1] for r in res)), "peak": peak,
-                      "seconds": time.monotonic() - t0}
-        t1 = time.monotonic()
-        while len(rc.ids) > 1 and time.monotonic() - t1 < 60:
-            time.sleep(0.2)
-        out[burst]["after_idle"] = len(rc.ids)
-        out[burst]["shrink_seconds"] = time.monotonic() - t1
-        print("BURST", burst, json.dumps(out[burst]), flush=True)
-        # the test counts the engine processes on the hosts, then lets the next burst go
-        while not os.path.exists("/root/go-" + burst):
-            time.sleep(0.1)
-    stop.set()
-    print("RESULT", json.dumps(out), flush=True)
-""")
 
 
 @pytest.fixture(scope="module")
@@ -114,16 +72,15 @@ def test_adaptive_engines_grow_and_shrink_within_the_ssh_hosts_capacity(lab):
 
         script = t.root / "ippctrl" / "root" / "bursts.py"
         client_file = "/root/.ipython/profile_adapt/security/ipcontroller-client.json"
-        script.write_text(BURSTS.replace("CLIENT_FILE", repr(client_file)))
+        script.write_text(bursts_script(client_file, (("first", 400), ("second", 300)),
+                                        pause_dir="/root"))
         out_path = t.root / "client.out"
         client = t.popen("ippctrl", [PYTHON, "/root/bursts.py"], out_path, env=env)
         for burst in ("first", "second"):
-            wait_for(lambda: f"BURST {burst}" in out_path.read_text() or client.poll() is not None,
+            wait_for(lambda: burst_line(out_path.read_text(), burst) or client.poll() is not None,
                      240, 0.5, what=f"the {burst} burst")
             assert client.poll() is None, out_path.read_text() + log.read_text()
-            line = next(x for x in out_path.read_text().splitlines()
-                        if x.startswith(f"BURST {burst}"))
-            res = json.loads(line.split(" ", 2)[2])
+            res = burst_line(out_path.read_text(), burst)
             print(burst, res)
             assert res["ok"], res
             assert res["peak"] == 4, (res, log.read_text())

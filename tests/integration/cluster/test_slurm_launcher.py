@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from adaptive_bursts import bursts_script, result
 from conftest import ipcluster_bin, wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hpc"))
@@ -202,15 +203,12 @@ def test_adaptive_engines_come_and_go_as_slurm_jobs(senv, slurm):
     runs (8 CPUs; --max=10, so two wait in the queue and are cancelled once no work waits);
     idle engines retire and their jobs end; a second burst submits jobs again. Every result is
     right and ended jobs leave the cluster file."""
-    from test_adaptive import BURSTS
-
     slurm_config(senv)
     r = senv.run("start", "--engines=slurm", "--adapt", "--min=1", "--max=10",
                  "--idle-timeout=3", "--daemonize", "--log-to-file", timeout=180)
     assert r.returncode == 0, (r.stdout, r.stderr)
     client_file = str(senv.profile_dir() / "security" / "ipcontroller-client.json")
-    client = subprocess.Popen(["/usr/bin/python3", "-c",
-                               BURSTS.replace("CLIENT_FILE", repr(client_file))],
+    client = subprocess.Popen(["/usr/bin/python3", "-c", bursts_script(client_file)],
                               env=senv.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True)
     samples = []  # (running jobs, pending jobs) while the bursts run
@@ -225,7 +223,7 @@ def test_adaptive_engines_come_and_go_as_slurm_jobs(senv, slurm):
     log = "".join(p.read_text(errors="replace")
                   for p in (senv.profile_dir() / "log").glob("ipcluster-*.log"))
     assert client.returncode == 0, (err, log)
-    res = json.loads(out.strip().splitlines()[-1])
+    res = result(out)
     print("adaptive Slurm bursts:", json.dumps(res), "most jobs running/pending:",
           max(s[0] for s in samples), max(s[1] for s in samples))
     for burst in ("first", "second"):
