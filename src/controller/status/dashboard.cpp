@@ -2,26 +2,13 @@
 // it without the source tree.
 #include "dashboard.hpp"
 
-// IPP_STATUS_DIR is a string literal (a compile definition of ipp_controller).
-__asm__(
-    ".pushsection .rodata\n"
-    ".global ipp_status_dashboard_begin\n"
-    "ipp_status_dashboard_begin:\n"
-    ".incbin \"" IPP_STATUS_DIR
-    "/dashboard.html\"\n"
-    ".global ipp_status_dashboard_end\n"
-    "ipp_status_dashboard_end:\n"
-    ".byte 0\n"
-    ".popsection\n");
+#include <ipp/util/embed_file.hpp>
 
-extern "C" const char ipp_status_dashboard_begin[];
-extern "C" const char ipp_status_dashboard_end[];
+// IPP_STATUS_DIR is a string literal (a compile definition of ipp_controller).
+IPP_EMBED_FILE(ipp_status_dashboard, IPP_STATUS_DIR "/dashboard.html");
 
 namespace ipp::controller::status {
 
-std::string_view dashboard_html() {
-  return {ipp_status_dashboard_begin,
-          static_cast<std::size_t>(ipp_status_dashboard_end - ipp_status_dashboard_begin)};
-}
+std::string_view dashboard_html() { return IPP_EMBEDDED(ipp_status_dashboard); }
 
 }  // namespace ipp::controller::status
