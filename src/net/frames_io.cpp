@@ -1,4 +1,5 @@
 #include <ipp/net/frames_io.hpp>
+#include <ipp/util/tsan.hpp>
 
 namespace ipp::net {
 
@@ -10,6 +11,7 @@ bool recv_frames(zmq::socket_t& socket, wire::Frames& out, bool dontwait) {
     auto r = socket.recv(part, out.empty() ? flags : zmq::recv_flags::none);
     if (!r) return false;
     bool more = part.more();
+    util::tsan_acquire(part.data());
     out.push_back(std::move(part));
     if (!more) return true;
   }
@@ -19,6 +21,7 @@ bool send_frames(zmq::socket_t& socket, wire::Frames&& frames, bool block) {
   const std::size_t n = frames.size();
   for (std::size_t i = 0; i < n; ++i) {
     auto flags = i + 1 < n ? zmq::send_flags::sndmore : zmq::send_flags::none;
+    util::tsan_release(frames[i].data());
     try {
       if (!socket.send(frames[i], block ? flags : flags | zmq::send_flags::dontwait)) return false;
     } catch (const zmq::error_t& e) {
