@@ -370,11 +370,7 @@ class SshEngineSet final : public EngineSetLauncher {
       params.set_id = ctx_.set_id;
       hosts_.push_back(std::move(host));
     }
-    const std::vector<int> counts = s_.adapt ? place(n) : [this] {
-      std::vector<int> all;
-      for (const auto& h : hosts_) all.push_back(h.spec.n);
-      return all;
-    }();
+    const std::vector<int> counts = place(s_.adapt ? n : total);  // total: every slot
     std::vector<RemoteHost> reachable;
     for (std::size_t i = 0; i < hosts_.size(); ++i) {
       RemoteHost& host = hosts_[i];
