@@ -29,23 +29,11 @@ extern "C" void on_sigterm(int) {
 }
 
 bool recv_frames(zmq::socket_t& socket, wire::Frames& out) {
-  out.clear();
-  zmq::message_t part;
-  if (!socket.recv(part, zmq::recv_flags::dontwait)) return false;
-  out.push_back(std::move(part));
-  while (socket.get(zmq::sockopt::rcvmore)) {
-    zmq::message_t more;
-    (void)socket.recv(more);
-    out.push_back(std::move(more));
-  }
-  return true;
+  return net::recv_frames(socket, out, /*dontwait=*/true);
 }
 
 void send_frames(zmq::socket_t& socket, wire::Frames&& frames) {
-  for (std::size_t i = 0; i < frames.size(); ++i) {
-    (void)socket.send(frames[i],
-                      i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
-  }
+  (void)net::send_frames(socket, std::move(frames), /*block=*/true);
 }
 
 std::string url_of(const config::ConnectionInfo& info, int port) { return info.url(port); }

@@ -1,4 +1,5 @@
 #include <ipp/engine/iopub.hpp>
+#include <ipp/net/frames_io.hpp>
 #include <ipp/util/log.hpp>
 #include <ipp/wire/msg_types.hpp>
 
@@ -211,10 +212,7 @@ void IopubPublisher::send_one(Outgoing& item) {
         {std::move(item.topic)}, session_->header_text(item.msg_type, ids_.next()),
         packed_parent(item.parent), wire::Session::pack(item.metadata),
         wire::Session::pack(item.content), std::move(item.buffers));
-    for (std::size_t i = 0; i < frames.size(); ++i) {
-      socket_->send(frames[i],
-                    i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
-    }
+    net::send_frames(*socket_, std::move(frames), /*block=*/true);
     ++sent_;
   } catch (const std::exception& e) {
     spdlog::error("IOPub: could not publish {}: {}", item.msg_type, e.what());

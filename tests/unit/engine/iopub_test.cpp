@@ -1,6 +1,7 @@
 // IopubPublisher against a real SUB socket (inproc): order of status and output, and where the
 // signing and sending happen.
 #include <ipp/engine/iopub.hpp>
+#include <ipp/net/frames_io.hpp>
 #include <ipp/wire/msg_types.hpp>
 
 #include <gtest/gtest.h>
@@ -52,13 +53,7 @@ class IopubTest : public ::testing::Test {
   // The next message: [topic, msg_type, content].
   std::vector<std::string> next() {
     wire::Frames frames;
-    for (;;) {
-      zmq::message_t f;
-      if (!sub_.recv(f).has_value()) return {};
-      const bool more = f.more();
-      frames.push_back(std::move(f));
-      if (!more) break;
-    }
+    if (!net::recv_frames(sub_, frames, /*dontwait=*/false)) return {};  // 5 s receive timeout
     auto m = session_.deserialize(std::move(frames));
     if (!m) return {"undecodable: " + m.error().what()};
     return {m->identities.empty() ? "" : m->identities[0], m->msg_type(), m->content.dump()};
