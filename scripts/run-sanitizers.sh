@@ -34,11 +34,12 @@ logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 supp="$PWD/tests/support/lsan.supp"
 # allocator_may_return_null: a peer announcing a frame of 2^56 bytes makes libzmq call malloc
-# with that size; glibc returns NULL and libzmq drops the connection, ASan would abort instead
+# with that size; glibc returns NULL and libzmq drops the connection, ASan (and TSan) would
+# abort instead
 export ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:allocator_may_return_null=1:log_path=$logs/asan"
 export LSAN_OPTIONS="suppressions=$supp:print_suppressions=0"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$logs/ubsan"
-export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/support/tsan.supp:log_path=$logs/tsan"
+export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:allocator_may_return_null=1:suppressions=$PWD/tests/support/tsan.supp:log_path=$logs/tsan"
 status=0
 (cd "$dir" && ctest -L unit -j2 --output-on-failure) || status=1
 if [ "$what" = all ]; then
