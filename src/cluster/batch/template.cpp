@@ -70,7 +70,22 @@ class Evaluator {
     }
   }
 
+  // Parentheses, unary signs and call arguments nest by recursion, every level through unary():
+  // a field of thousands of '(' would overflow the stack, so more than 100 levels are refused
+  // (Python's parser stops at 200).
+  struct Nesting {
+    explicit Nesting(Evaluator& e) : e_(e) {
+      if (++e_.depth_ > kMaxDepth) e_.fail("too deeply nested (more than 100 levels)");
+    }
+    ~Nesting() { --e_.depth_; }
+    Nesting(const Nesting&) = delete;
+    Nesting& operator=(const Nesting&) = delete;
+    Evaluator& e_;
+  };
+  static constexpr int kMaxDepth = 100;
+
   TemplateValue unary() {
+    Nesting nesting(*this);
     if (eat("-")) {
       TemplateValue v = unary();
       if (auto* i = std::get_if<long long>(&v)) return -*i;
@@ -155,8 +170,11 @@ class Evaluator {
     // than allocated (Python would build them, or fail with MemoryError).
     constexpr std::size_t kMaxText = std::size_t{1} << 20;
     auto too_long = [&](double chars) {
-      fail("the result would be " + std::to_string(static_cast<long long>(chars)) +
-           " characters long (at most " + std::to_string(kMaxText) + ")");
+      // chars may be beyond any integer type (a repeat count near 2^63 times a long string)
+      char count[32];
+      std::snprintf(count, sizeof count, "%.0f", chars);
+      fail(std::string("the result would be ") + count + " characters long (at most " +
+           std::to_string(kMaxText) + ")");
     };
     if (as != nullptr || bs != nullptr) {
       if (op == '+' && as != nullptr && bs != nullptr) {
@@ -236,6 +254,7 @@ class Evaluator {
   std::string_view s_;
   const TemplateNamespace& ns_;
   std::size_t pos_ = 0;
+  int depth_ = 0;
 };
 
 std::string python_repr_str(const std::string& s) {

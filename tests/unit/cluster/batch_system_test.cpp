@@ -52,6 +52,20 @@ TEST(BatchTemplate, ErrorsNameTheField) {
   EXPECT_THROW((void)render_template("{-9223372036854775807 - 2}", ns), TemplateError);
   EXPECT_THROW((void)render_template("{4611686018427387904 * 2}", ns), TemplateError);
   EXPECT_EQ(render_template("{-7 // 2} {-7 % 2}", ns), "-4 1");
+  // A length beyond any integer type in the message (found by the fuzz target): the error, not
+  // an out-of-range conversion.
+  try {
+    (void)render_template("{'abcdefgh' * 1888888888888888888}", ns);
+    FAIL() << "expected TemplateError";
+  } catch (const TemplateError& e) {
+    EXPECT_NE(std::string(e.what()).find("15111111111111110"), std::string::npos) << e.what();
+  }
+  // Thousands of nested parentheses or signs (found by the fuzz target): an error, not a stack
+  // overflow; 99 levels still work.
+  EXPECT_THROW((void)render_template("{" + std::string(5000, '(') + "1}", ns), TemplateError);
+  EXPECT_THROW((void)render_template("{" + std::string(5000, '-') + "1}", ns), TemplateError);
+  EXPECT_EQ(render_template("{" + std::string(99, '(') + "n" + std::string(99, ')') + "}", ns),
+            "1");
 }
 
 TEST(BatchTemplate, ShlexJoinMatchesPython) {
