@@ -95,7 +95,7 @@ void ClusterRunner::on_adapt_status() {
       std::max(0, processes - static_cast<int>(o.engines.size()) - gone_retirees_);
   const AdaptiveDecision d = adapt_->observe(o, starting, now);
   adapt_apply(d);
-  if (is_batch_class(s_.engine_launcher)) cancel_queued_sets(o);
+  cancel_queued_sets(o);
 }
 
 void ClusterRunner::adapt_grow_batch(int n) {
@@ -114,7 +114,7 @@ void ClusterRunner::adapt_grow_batch(int n) {
 }
 
 // Sets whose job ended (a retired engine's, or one cancelled here) leave the cluster file; the
-// last set stays, as when engines stop without --adapt.
+// last set stays, as when engines stop without --adapt (local and SSH engines are one set).
 void ClusterRunner::prune_ended_sets() {
   for (auto it = sets_.begin(); it != sets_.end() && sets_.size() > 1;) {
     if (it->launcher->running() > 0 || !it->restarts_due.empty()) {
@@ -128,7 +128,7 @@ void ClusterRunner::prune_ended_sets() {
 }
 
 // No work waits: jobs still in the queue would only bring idle engines, so they are cancelled,
-// as long as the engines registered keep the minimum.
+// as long as the engines registered keep the minimum (only batch sets are ever queued).
 void ClusterRunner::cancel_queued_sets(const AdaptiveObservation& o) {
   if (o.waiting > 0 || stopping_) return;
   int active = 0;
@@ -150,7 +150,7 @@ void ClusterRunner::cancel_queued_sets(const AdaptiveObservation& o) {
 
 void ClusterRunner::adapt_apply(const AdaptiveDecision& d) {
   const AdaptiveSettings& a = adapt_->settings();
-  if (d.action == AdaptiveDecision::Action::Grow && is_batch_class(s_.engine_launcher)) {
+  if (d.action == AdaptiveDecision::Action::Grow && sets_.front().launcher->grows_in_new_sets()) {
     log_->info("Adaptive: grow {} -> {} engines: {}", d.from, d.to, d.reason);
     adapt_grow_batch(d.start);
   } else if (d.action == AdaptiveDecision::Action::Grow) {

@@ -108,7 +108,7 @@ void ClusterRunner::poll_engines(TimePoint now) {
     }
     queued = queued || set.launcher->queued();
   }
-  if (changed && adapt_ && is_batch_class(s_.engine_launcher)) prune_ended_sets();
+  if (changed && adapt_) prune_ended_sets();
   if (changed) update_engine_states();
   // Batch engines may wait in a queue for a long time: say where they are once a minute.
   if (monitor_ && !monitor_->succeeded() && queued &&

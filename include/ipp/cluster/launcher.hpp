@@ -84,6 +84,9 @@ class EngineSetLauncher : public Launcher {
   virtual bool start_more(int /*n*/) { return false; }
   // The most engines this set can run at once (the SSH hosts' slots), or -1 for no limit.
   virtual int capacity() const { return -1; }
+  // Adaptive growth: true when more engines come as new sets of their own (batch systems: a
+  // job each) rather than through start_more on this set.
+  virtual bool grows_in_new_sets() const { return false; }
   // Per-engine entries for the cluster file (local engine sets); empty for single launchers.
   virtual std::vector<std::pair<std::string, LauncherState>> engine_states() const { return {}; }
 };

@@ -329,6 +329,7 @@ class BatchEngineSet final : public EngineSetLauncher {
   std::string output_location() const override { return job_->output_file(); }
   std::string output_tail(std::size_t lines) override { return job_->tail(lines); }
   int running() const override { return job_->alive() ? job_->n() : 0; }
+  bool grows_in_new_sets() const override { return true; }
   LauncherState state() const override { return job_->state(); }
 
  private:
